@@ -1,0 +1,75 @@
+"""The experiment registry: a dict of name -> function, filled by a decorator that refuses duplicates.
+
+An experiment is a plain function taking keyword-only, JSON-able parameters and a ``seed`` and
+returning a :class:`Result`. It knows nothing of suites, profiles or verdicts.
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import inspect
+import pkgutil
+from typing import Any, Callable
+
+Metric = float | int | bool | str | list | None
+
+
+@dataclasses.dataclass
+class Result:
+    """What one experiment run measured.
+
+    metrics:   name -> number (or bool / list / str for exact architectural facts).
+    artifacts: file name -> bytes (PNG plots, CSV tables ...), saved next to the run record.
+    notes:     a short free text shown in the record (what was built, which data source was used).
+    """
+
+    metrics: dict[str, Metric]
+    artifacts: dict[str, bytes] = dataclasses.field(default_factory=dict)
+    notes: str = ""
+
+
+Experiment = Callable[..., Result]
+EXPERIMENTS: dict[str, Experiment] = {}
+
+
+class RegistryError(Exception):
+    pass
+
+
+def experiment(name: str) -> Callable[[Experiment], Experiment]:
+    """Register ``fn`` under ``name``; a second registration of the same name is an error."""
+
+    def register(fn: Experiment) -> Experiment:
+        if name in EXPERIMENTS:
+            raise RegistryError(f"experiment {name!r} is registered twice "
+                                f"({EXPERIMENTS[name].__module__} and {fn.__module__})")
+        params = inspect.signature(fn).parameters
+        if "seed" not in params:
+            raise RegistryError(f"experiment {name!r} must take a keyword parameter 'seed'")
+        EXPERIMENTS[name] = fn
+        return fn
+
+    return register
+
+
+def load_all() -> dict[str, Experiment]:
+    """Import every module of ``repro.experiments`` so that their decorators run."""
+    from repro import experiments
+
+    for mod in pkgutil.iter_modules(experiments.__path__):
+        importlib.import_module(f"{experiments.__name__}.{mod.name}")
+    return EXPERIMENTS
+
+
+def parameters(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword parameters an experiment accepts (without ``seed``)."""
+    return {k: p for k, p in inspect.signature(EXPERIMENTS[name]).parameters.items() if k != "seed"}
+
+
+def accepts_any(name: str) -> bool:
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD
+               for p in inspect.signature(EXPERIMENTS[name]).parameters.values())
+
+
+def call(name: str, seed: int, params: dict[str, Any]) -> Result:
+    return EXPERIMENTS[name](seed=seed, **params)
