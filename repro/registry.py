@@ -30,14 +30,19 @@ class Result:
 
 Experiment = Callable[..., Result]
 EXPERIMENTS: dict[str, Experiment] = {}
+NEEDS: dict[str, tuple[str, ...]] = {}  # experiment -> names of the datasets it loads
 
 
 class RegistryError(Exception):
     pass
 
 
-def experiment(name: str) -> Callable[[Experiment], Experiment]:
-    """Register ``fn`` under ``name``; a second registration of the same name is an error."""
+def experiment(name: str, *, datasets: tuple[str, ...] = ()) -> Callable[[Experiment], Experiment]:
+    """Register ``fn`` under ``name``; a second registration of the same name is an error.
+
+    ``datasets`` names the datasets it loads, so the runner can fetch them before any training
+    starts and fail early, with nothing written, when one cannot be had.
+    """
 
     def register(fn: Experiment) -> Experiment:
         if name in EXPERIMENTS:
@@ -47,6 +52,7 @@ def experiment(name: str) -> Callable[[Experiment], Experiment]:
         if "seed" not in params:
             raise RegistryError(f"experiment {name!r} must take a keyword parameter 'seed'")
         EXPERIMENTS[name] = fn
+        NEEDS[name] = tuple(datasets)
         return fn
 
     return register

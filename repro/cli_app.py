@@ -1,0 +1,289 @@
+"""The command line: list, run, compare, data, env, report. Thin: the work is in repro/."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of tables
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+from rich.table import Table  # noqa: E402
+
+from repro import record as records  # noqa: E402
+from repro import suite as suites  # noqa: E402
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Re-run the claims of chapter 7 (deep networks) and say, with measured numbers, which hold.")
+data_app = typer.Typer(no_args_is_help=True, help="Datasets: where each comes from, cache state, checksums.")
+app.add_typer(data_app, name="data")
+
+out = Console()
+err = Console(stderr=True)
+
+VERDICT_STYLE = {"reproduced": "green", "partially reproduced": "yellow", "contradicted": "red",
+                 "not checkable here": "blue", "error": "bold red"}
+
+
+def fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def _load_suites(check: bool = True) -> list[suites.Suite]:
+    try:
+        return suites.load_all(check=check)
+    except suites.SuiteError as e:
+        fail(f"{e}; fix the suite file and run again")
+    return []
+
+
+def _check_profile(profile: str) -> str:
+    if profile not in suites.PROFILES:
+        import difflib
+        close = difflib.get_close_matches(profile, suites.PROFILES, n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        fail(f"unknown profile '{profile}'; {hint}use one of {', '.join(suites.PROFILES)}")
+    return profile
+
+
+def _styled(v: str | None) -> str:
+    v = v or "-"
+    return f"[{VERDICT_STYLE.get(v, 'white')}]{v}[/]"
+
+
+def _last_verdicts(results_dir: Path) -> dict[str, tuple[str, str]]:
+    last: dict[str, tuple[str, str]] = {}
+    for p in records.find(results_dir):
+        rec = records.load(p)
+        for cid, e in rec["claims"].items():
+            last[cid] = (e["verdict"], rec["profile"])
+    return last
+
+
+@app.command("list")
+def list_(suite: Optional[str] = typer.Argument(None, help="a suite name; all suites when left out"),
+          results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+    """Suites and their claims (ID, section, kind, short text) with the last verdict."""
+    loaded = _load_suites(check=False)
+    chosen = loaded
+    if suite:
+        try:
+            chosen = [s for s, _ in suites.select([suite], loaded)]
+        except suites.SelectionError as e:
+            fail(str(e))
+    last = _last_verdicts(results)
+    for s in chosen:
+        t = Table(title=f"{s.name}: {s.title} ({s.section})", title_justify="left", expand=False)
+        for col in ("claim", "section", "kind", "claim in English", "last verdict"):
+            t.add_column(col, overflow="fold")
+        for c in s.claims:
+            v, prof = last.get(c.id, (None, ""))
+            t.add_row(c.id, c.section, c.kind, c.claim, f"{_styled(v)} {f'({prof})' if v else ''}")
+        out.print(t)
+
+
+def _verdict_table(rec: dict) -> Table:
+    t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
+    for col in ("claim", "metric", "claimed", "measured", "", "verdict"):
+        t.add_column(col, overflow="fold")
+    for cid, e in rec["claims"].items():
+        first = True
+        if e.get("error"):
+            t.add_row(cid, "", "", e["error"].splitlines()[0], "", _styled(e["verdict"]))
+            continue
+        for name, m in e["metrics"].items():
+            if m["status"] == "info":
+                continue
+            spec = e["metric_specs"][name]
+            claimed = records._fmt(spec["claimed"]) if spec["claimed"] is not None else ""
+            rule = __import__("repro.verdict", fromlist=["describe"]).describe(spec["rule"])
+            mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "weak": "[yellow]~[/]"}.get(m["status"], "")
+            t.add_row(cid if first else "", name, f"{claimed} ({rule})" if claimed else rule,
+                      records.measured_text(m), mark, _styled(e["verdict"]) if first else "")
+            first = False
+        if first:  # no judged metric (e.g. not checkable): show what was measured instead
+            shown = ", ".join(f"{k}={records.measured_text(m)}" for k, m in list(e["metrics"].items())[:3])
+            t.add_row(cid, "(measured)", "", shown, "", _styled(e["verdict"]))
+    return t
+
+
+@app.command()
+def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/or claim IDs; all suites when left out"),
+        profile: str = typer.Option("quick", "--profile", "-p", help="smoke | quick | full"),
+        seeds: Optional[int] = typer.Option(None, "--seeds", "-s", min=1, help="seeds for empirical claims (default: the profile's)"),
+        force: bool = typer.Option(False, "--force", help="run again even if this commit already has the result"),
+        results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+    """Run claims with progress bars, then print the verdict table and write records to results/."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    _check_profile(profile)
+    try:
+        selection = suites.select(items or [], _load_suites())
+    except suites.SelectionError as e:
+        fail(str(e))
+
+    from repro import data, env, runner
+
+    try:
+        runner.prefetch([c for _, cs in selection for c in cs], say=lambda m: err.print(f"[dim]{m}[/]"))
+    except data.DataError as e:
+        fail(str(e))
+    environment = env.capture()
+    errors = 0
+    paths: list[Path] = []
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=False) as bar:
+        for s, claims in selection:
+            total = sum(len(s.seeds_for(c, profile, seeds)) for c in claims)
+            overall = bar.add_task(f"[bold]{s.name}[/] ({profile})", total=total)
+            unit = {"id": None}
+
+            def on_event(kind: str, info: dict) -> None:
+                if kind == "resume":
+                    err.print(f"[dim]resuming the interrupted run from {info['path']}[/]")
+                elif kind == "unit":
+                    unit["id"] = bar.add_task(f"  {info['claim'].id} seed {info['seed']}", total=None)
+                elif kind == "step" and unit["id"] is not None:
+                    bar.update(unit["id"], completed=info["done"], total=info["total"],
+                               description=f"  {info['text'][:60]}")
+                elif kind in ("done", "skip"):
+                    if kind == "done" and unit["id"] is not None:
+                        r = info["run"]
+                        state = "[red]error[/]" if r["error"] else f"{r['seconds']:.1f}s"
+                        bar.update(unit["id"], description=f"  {info['claim'].id} seed {info['seed']} {state}",
+                                   total=1, completed=1)
+                        unit["id"] = None
+                    bar.advance(overall)
+
+            try:
+                path = runner.run_suite(s, claims, profile=profile, env=environment, seeds=seeds, force=force,
+                                        results_dir=results, on_event=on_event)
+            except data.DataError as e:
+                fail(str(e))
+            except KeyboardInterrupt:
+                err.print("[yellow]interrupted[/]: finished seeds are kept; run the same command again to resume")
+                raise typer.Exit(130)
+            paths.append(path)
+    for path in paths:
+        rec = records.load(path)
+        out.print(_verdict_table(rec))
+        errors += sum(1 for e in rec["claims"].values() if e.get("error"))
+        out.print(f"record: {path}")
+    if errors:
+        fail(f"{errors} claim(s) failed to run; the record shows each error", code=1)
+
+
+@app.command()
+def compare(a: Path = typer.Argument(..., help="the earlier record (a .json under results/)"),
+            b: Path = typer.Argument(..., help="the later record"),
+            fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
+                                                    help="exit 1 when a claim got worse (the regression check)")) -> None:
+    """Two records side by side, each claim marked: ! newly failing, * fixed, - worse, + better, ~ not comparable."""
+    from repro import compare as cmp
+
+    try:
+        ra, rb = records.load(a), records.load(b)
+    except records.RecordError as e:
+        fail(str(e))
+    rows = cmp.compare(ra, rb)
+    t = Table(title=f"A = {ra['suite']} {ra['profile']} {ra['commit']}   B = {rb['suite']} {rb['profile']} {rb['commit']}",
+              title_justify="left")
+    for col in ("", "claim", "metric", "A", "B", "change", "note"):
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        style = {"!": "bold red", "-": "red", "*": "green", "+": "green", "~": "yellow"}.get(r.mark, "")
+        t.add_row(f"[{style}]{r.mark}[/]" if style else r.mark, r.claim, r.metric, r.a, r.b, r.change, r.note)
+    out.print(t)
+    out.print("  ".join(f"{k!r}: {v}" for k, v in cmp.MARKS.items() if k != " "), style="dim")
+    bad = cmp.regressions(rows)
+    if bad:
+        out.print(f"[red]{len(bad)} regression(s):[/] " + ", ".join(f"{r.claim}{'.' + r.metric if r.metric else ''}"
+                                                                  for r in bad))
+        if fail_on_regression:
+            raise typer.Exit(1)
+    else:
+        out.print("[green]no regressions[/]")
+
+
+@app.command("env")
+def env_() -> None:
+    """Versions, CPU/GPU devices, thread settings, machine name and commit."""
+    from repro import env
+
+    info = env.capture()
+    t = Table(show_header=False, title="environment", title_justify="left")
+    for k, v in info.items():
+        t.add_row(k, ", ".join(v) if isinstance(v, list) else str(v))
+    out.print(t)
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """Datasets, their sources in the order tried, cache state and expected checksum."""
+    from repro import data
+
+    t = Table()
+    for col in ("dataset", "description", "sources (tried in order)", "cached", "checksum"):
+        t.add_column(col, overflow="fold")
+    for row in data.describe():
+        t.add_row(row["name"], row["description"], "\n".join(f"{i + 1}. {s}" for i, s in enumerate(row["sources"])),
+                  f"[green]yes[/] {row['path']}" if row["cached"] else "[dim]no[/]", row["checksum"][:16] + "…")
+    out.print(t)
+    out.print(f"cache: {data.cache_dir()} (set REPRO_DATA_DIR to move it)", style="dim")
+
+
+@data_app.command("fetch")
+def data_fetch(name: str = typer.Argument(..., help="a dataset name from `repro data list`"),
+               force: bool = typer.Option(False, "--force", help="fetch again even if cached")) -> None:
+    """Fetch a dataset into the cache (trying its sources in order) and check its checksum."""
+    from repro import data
+
+    try:
+        path = data.fetch(name, force=force, progress=lambda m: err.print(f"[dim]{m}[/]"))
+    except data.DataError as e:
+        fail(str(e))
+    out.print(f"[green]ok[/] {name}: {path}")
+
+
+@data_app.command("verify")
+def data_verify(name: Optional[str] = typer.Argument(None, help="one dataset; all cached ones when left out")) -> None:
+    """Re-hash cached datasets against their expected checksums."""
+    from repro import data
+
+    names = [name] if name else [r["name"] for r in data.describe() if r["cached"]]
+    if not names:
+        out.print("nothing cached yet; `repro data fetch NAME` fetches a dataset")
+        return
+    bad = 0
+    for n in names:
+        try:
+            digest = data.verify(n)
+            out.print(f"[green]ok[/] {n} sha256 {digest}")
+        except data.DataError as e:
+            err.print(f"[red]bad[/] {e}")
+            bad += 1
+    if bad:
+        raise typer.Exit(2)
+
+
+@app.command()
+def report(results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept"),
+           readme: Path = typer.Option(Path(__file__).resolve().parent.parent / "README.md",
+                                       help="the README whose verdict table is regenerated")) -> None:
+    """Regenerate the verdict table of the latest full run of each suite (results/README.md and README.md)."""
+    from repro import report as rep
+
+    written = rep.write(results, readme)
+    for p in written:
+        out.print(f"wrote {p}")
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)

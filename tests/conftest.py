@@ -1,0 +1,98 @@
+"""Shared fixtures: a throw-away suites/ and results/ folder and a fake, instant experiment."""
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import pytest  # noqa: E402
+
+from repro import registry  # noqa: E402
+
+CALLS: list[tuple[str, int]] = []
+INTERRUPT_AT: dict[str, int] = {}
+
+
+def _fake(*, seed: int, base: float = 0.5, step: float = 0.01, other: float = 0.4, fail: bool = False,
+          tag: str = "a") -> registry.Result:
+    CALLS.append((tag, seed))
+    if INTERRUPT_AT.get(tag) == seed:
+        raise KeyboardInterrupt
+    if fail:
+        raise RuntimeError("the fake experiment was told to fail")
+    return registry.Result(metrics={"score": base + step * seed, "baseline": other + step * seed * 0.5,
+                                    "shape": [28, 28, 6]},
+                           artifacts={"note.txt": f"seed {seed}".encode()})
+
+
+if "fake_measure" not in registry.EXPERIMENTS:
+    registry.experiment("fake_measure")(_fake)
+
+
+SUITE = """\
+suite: toy
+version: 1
+title: A toy suite
+section: "0.0 测试"
+profiles:
+  smoke: {seeds: 1}
+  quick: {seeds: 2}
+  full: {seeds: 3}
+claims:
+  - id: TOY-SHAPE
+    section: 形状
+    kind: A
+    source: "输出28×28×6"
+    claim: the output is 28x28x6
+    experiment: fake_measure
+    version: 1
+    params: {tag: shape}
+    metrics:
+      shape: {claimed: [28, 28, 6], rule: {equal: [28, 28, 6]}}
+  - id: TOY-SCORE
+    section: 分数
+    kind: E
+    source: "分数至少0.5"
+    claim: the score is at least 0.5 and beats the baseline
+    experiment: fake_measure
+    version: 1
+    params: {base: 0.5, tag: score}
+    profiles:
+      smoke: {base: 0.6}
+    metrics:
+      score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}
+      baseline: {}
+  - id: TOY-PAIRED
+    section: 分数
+    kind: E
+    source: "比基线好"
+    claim: the score beats the baseline on every seed
+    experiment: fake_measure
+    version: 1
+    params: {tag: paired}
+    metrics:
+      score: {rule: {paired: {than: baseline, better: higher}}}
+      baseline: {}
+"""
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """tmp/suites/toy.yaml and an empty tmp/results, wired in through the environment."""
+    suites = tmp_path / "suites"
+    suites.mkdir()
+    (suites / "toy.yaml").write_text(SUITE, encoding="utf-8")
+    (tmp_path / "results").mkdir()
+    monkeypatch.setenv("REPRO_SUITES_DIR", str(suites))
+    monkeypatch.setenv("REPRO_MACHINE", "testbox")
+    CALLS.clear()
+    INTERRUPT_AT.clear()
+    return tmp_path
+
+
+def write_suite(workspace: Path, text: str, name: str = "toy") -> Path:
+    path = workspace / "suites" / f"{name}.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    return path

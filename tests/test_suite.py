@@ -1,0 +1,98 @@
+import re
+from pathlib import Path
+
+import pytest
+
+from repro import suite as suites
+from tests.conftest import SUITE, write_suite
+
+
+def test_toy_suite_loads_with_profiles(workspace):
+    s = suites.load(workspace / "suites" / "toy.yaml")
+    assert s.name == "toy" and [c.id for c in s.claims] == ["TOY-SHAPE", "TOY-SCORE", "TOY-PAIRED"]
+    score = s.claim("TOY-SCORE")
+    assert score.params_for("full") == {"base": 0.5, "tag": "score"}
+    assert score.params_for("smoke") == {"base": 0.6, "tag": "score"}
+    assert score.params_hash("full") != score.params_hash("smoke")
+    assert s.seeds_for(score, "full") == [0, 1, 2]
+    assert s.seeds_for(score, "quick", override=5) == [0, 1, 2, 3, 4]
+    assert s.seeds_for(s.claim("TOY-SHAPE"), "full") == [0]        # analytic: one run says it all
+    assert score.metrics[0].direction == "higher"
+
+
+def _broken(workspace, old: str, new: str) -> str:
+    assert old in SUITE
+    path = write_suite(workspace, SUITE.replace(old, new, 1))
+    with pytest.raises(suites.SuiteError) as e:
+        suites.load(path)
+    msg = str(e.value)
+    assert "\n" not in msg and str(path) in msg
+    return msg
+
+
+@pytest.mark.parametrize("old,new,claim,field", [
+    ("rule: {at_least: 0.5}", "rule: {at_leest: 0.5}", "TOY-SCORE", "metrics.score.rule"),
+    ("rule: {at_least: 0.5}", "rule: {at_least: high}", "TOY-SCORE", "metrics.score.rule"),
+    ("    kind: E\n    source: \"分数至少0.5\"", "    kind: X\n    source: \"分数至少0.5\"", "TOY-SCORE", "kind"),
+    ("    version: 1\n    params: {base: 0.5", "    versoin: 1\n    params: {base: 0.5", "TOY-SCORE", "versoin"),
+    ("experiment: fake_measure\n    version: 1\n    params: {tag: shape}",
+     "experiment: fake_measur\n    version: 1\n    params: {tag: shape}", "TOY-SHAPE", "experiment"),
+    ("params: {tag: shape}", "params: {tag: shape, width: 3}", "TOY-SHAPE", "params.width"),
+    ("      smoke: {base: 0.6}", "      smok: {base: 0.6}", "TOY-SCORE", "profiles.smok"),
+    ("      smoke: {base: 0.6}", "      smoke: {bass: 0.6}", "TOY-SCORE", "profiles.smoke.bass"),
+    ("than: baseline", "than: nothing", "TOY-PAIRED", "metrics.score.rule.paired.than"),
+    ("better: higher}\n      baseline: {}\n  - id: TOY-PAIRED", "better: up}\n      baseline: {}\n  - id: TOY-PAIRED",
+     "TOY-SCORE", "metrics.score.better"),
+])
+def test_bad_fields_name_file_claim_and_field(workspace, old, new, claim, field):
+    msg = _broken(workspace, old, new)
+    assert f"claim {claim}" in msg and f"field '{field}'" in msg
+
+
+def test_unknown_field_suggests_the_closest(workspace):
+    msg = _broken(workspace, "    version: 1\n    params: {base: 0.5", "    versoin: 1\n    params: {base: 0.5")
+    assert "did you mean 'version'" in msg
+
+
+def test_unknown_experiment_suggests_the_closest(workspace):
+    msg = _broken(workspace, "experiment: fake_measure\n    version: 1\n    params: {tag: shape}",
+                  "experiment: fake_measur\n    version: 1\n    params: {tag: shape}")
+    assert "did you mean 'fake_measure'" in msg
+
+
+def test_malformed_yaml_gives_the_line(workspace):
+    path = write_suite(workspace, "suite: toy\nclaims: [\n  - id: X\n")
+    with pytest.raises(suites.SuiteError, match=r"not valid YAML at line \d+"):
+        suites.load(path)
+
+
+def test_file_name_must_match_suite_name(workspace):
+    path = write_suite(workspace, SUITE, name="other")
+    with pytest.raises(suites.SuiteError, match=r"field 'suite'.*'other'"):
+        suites.load(path)
+
+
+def test_duplicate_claim_and_missing_reason(workspace):
+    assert "appears twice" in _broken(workspace, "id: TOY-PAIRED", "id: TOY-SCORE")
+    msg = _broken(workspace, "    params: {tag: paired}\n", "    params: {tag: paired}\n    checkable: false\n")
+    assert "field 'reason'" in msg
+
+
+def test_select_by_suite_and_claim_case_insensitively(workspace):
+    loaded = suites.load_all()
+    assert [c.id for _, cs in suites.select(["toy"], loaded) for c in cs] == ["TOY-SHAPE", "TOY-SCORE", "TOY-PAIRED"]
+    assert [c.id for _, cs in suites.select(["toy-paired", "TOY-SHAPE"], loaded) for c in cs] == ["TOY-SHAPE", "TOY-PAIRED"]
+    with pytest.raises(suites.SelectionError, match="did you mean 'TOY-SCORE'"):
+        suites.select(["TOY-SCOR"], loaded)
+
+
+def test_every_shipped_suite_is_valid_and_names_registered_claims():
+    """The real suites load, and every claim ID is one of the register's (../shared/CLAIMS.md)."""
+    loaded = suites.load_all(suites.SUITES_DIR)
+    assert loaded, "no suite in suites/"
+    register = Path(__file__).resolve().parents[2] / "shared" / "CLAIMS.md"
+    if register.exists():
+        known = set(re.findall(r"^\| ([A-Z0-9-]+) \|", register.read_text(encoding="utf-8"), re.M))
+        for s in loaded:
+            for c in s.claims:
+                assert c.id in known, f"{s.path.name}: {c.id} is not in CLAIMS.md"
