@@ -87,5 +87,5 @@ def capture() -> dict:
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
                     "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS"),
                     "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
-        "jit": os.environ.get("REPRO_JIT", "1") != "0",
+        "op_determinism": True,  # the runner turns it on for every run (repro.runner.seed_everything)
     }
