@@ -85,6 +85,20 @@ def list_(suite: Optional[str] = typer.Argument(None, help="a suite name; all su
         out.print(t)
 
 
+def _short(text: str, limit: int = 48) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _claimed_text(spec: dict) -> str:
+    from repro import verdict
+
+    rule = verdict.describe(spec["rule"])
+    if spec["claimed"] is None:
+        return rule
+    claimed = records._fmt(spec["claimed"])
+    return claimed if verdict.rule_kind(spec["rule"]) == "equal" else f"{claimed} ({rule})"
+
+
 def _verdict_table(rec: dict) -> Table:
     t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
     for col in ("claim", "metric", "claimed", "measured", "", "verdict"):
@@ -92,21 +106,18 @@ def _verdict_table(rec: dict) -> Table:
     for cid, e in rec["claims"].items():
         first = True
         if e.get("error"):
-            t.add_row(cid, "", "", e["error"].splitlines()[0], "", _styled(e["verdict"]))
+            t.add_row(cid, "", "", _short(e["error"].splitlines()[0], 80), "", _styled(e["verdict"]))
             continue
         for name, m in e["metrics"].items():
             if m["status"] == "info":
                 continue
-            spec = e["metric_specs"][name]
-            claimed = records._fmt(spec["claimed"]) if spec["claimed"] is not None else ""
-            rule = __import__("repro.verdict", fromlist=["describe"]).describe(spec["rule"])
             mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "weak": "[yellow]~[/]"}.get(m["status"], "")
-            t.add_row(cid if first else "", name, f"{claimed} ({rule})" if claimed else rule,
-                      records.measured_text(m), mark, _styled(e["verdict"]) if first else "")
+            t.add_row(cid if first else "", name, _short(_claimed_text(e["metric_specs"][name])),
+                      _short(records.measured_text(m)), mark, _styled(e["verdict"]) if first else "")
             first = False
-        if first:  # no judged metric (e.g. not checkable): show what was measured instead
-            shown = ", ".join(f"{k}={records.measured_text(m)}" for k, m in list(e["metrics"].items())[:3])
-            t.add_row(cid, "(measured)", "", shown, "", _styled(e["verdict"]))
+        if first:  # nothing judged (e.g. not checkable): show some of what was measured instead
+            shown = [f"{k}={records.measured_text(m)}" for k, m in e["metrics"].items() if m["values"][0] is not None]
+            t.add_row(cid, "(measured)", "", _short(", ".join(shown[:3]), 80), "", _styled(e["verdict"]))
     return t
 
 
