@@ -40,6 +40,11 @@ def _load_suites(check: bool = True) -> list[suites.Suite]:
     return []
 
 
+def say(message: str) -> None:
+    """Progress of a data fetch: dim, one line each, on stderr."""
+    err.print(f"[dim]{message}[/]", highlight=False, soft_wrap=True)
+
+
 def _check_profile(profile: str) -> str:
     if profile not in suites.PROFILES:
         import difflib
@@ -139,7 +144,7 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
     from repro import data, env, runner
 
     try:
-        runner.prefetch([c for _, cs in selection for c in cs], say=lambda m: err.print(f"[dim]{m}[/]"))
+        runner.prefetch([c for _, cs in selection for c in cs], say=say)
     except data.DataError as e:
         fail(str(e))
     environment = env.capture()
@@ -253,7 +258,7 @@ def data_fetch(name: str = typer.Argument(..., help="a dataset name from `repro 
     from repro import data
 
     try:
-        path = data.fetch(name, force=force, progress=lambda m: err.print(f"[dim]{m}[/]"))
+        path = data.fetch(name, force=force, progress=say)
     except data.DataError as e:
         fail(str(e))
     out.print(f"[green]ok[/] {name}: {path}")

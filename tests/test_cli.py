@@ -21,9 +21,12 @@ def invoke(workspace, *args):
 def _one_line_error(result, code=2):
     assert result.exit_code == code, result.output
     lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), result.output
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    # one error line, last; before it at most the progress of fetching data ("trying source 1/3 ...")
+    assert len(errors) == 1 and lines[-1] == errors[0], result.output
+    assert all("source" in ln for ln in lines[:-1]), result.output
     assert "Traceback" not in result.output
-    return lines[0]
+    return errors[0]
 
 
 def test_run_then_list_then_compare(workspace):
@@ -94,3 +97,41 @@ def test_env_shows_versions_and_devices():
 def test_python_cli_py_works_like_the_script():
     res = subprocess.run([sys.executable, "cli.py", "--help"], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and "compare" in res.stdout
+
+
+def _needs_data(*, seed: int) -> "registry.Result":
+    from repro import data
+    data.load("toy-unreachable")
+    raise AssertionError("the run should have stopped before the experiment")
+
+
+def test_dataset_that_cannot_be_had_stops_the_run_before_anything_is_written(workspace, monkeypatch):
+    import numpy as np
+    from repro import data, registry
+
+    class Wrong:
+        def describe(self):
+            return "fake: gives the wrong bytes"
+
+        def fetch(self, workdir):
+            return {"x": np.zeros(3, dtype=np.uint8)}
+
+    class Offline:
+        def describe(self):
+            return "fake: offline"
+
+        def fetch(self, workdir):
+            raise data.SourceError("cannot resolve host (offline?)")
+
+    monkeypatch.setenv("REPRO_DATA_DIR", str(workspace / "cache"))
+    monkeypatch.setitem(registry.EXPERIMENTS, "needs_data", _needs_data)
+    monkeypatch.setitem(registry.NEEDS, "needs_data", ("toy-unreachable",))
+    write_suite(workspace, SUITE.replace("experiment: fake_measure\n    version: 1\n    params: {tag: shape}",
+                                         "experiment: needs_data\n    version: 1\n    params: {}", 1))
+    ds = data.Dataset(name="toy-unreachable", description="nowhere to be had", sources=[Wrong(), Offline()],
+                      checksum="0" * 64)
+    with data.registered(ds):
+        res = invoke(workspace, "run", "toy", "--results", str(workspace / "results"))
+    line = _one_line_error(res)
+    assert "checksum" in line and "offline" in line and "toy-unreachable" in line
+    assert not any((workspace / "results").rglob("*"))
