@@ -1,0 +1,1 @@
+"""Optimizers written from the chapter's formulas."""
