@@ -192,21 +192,12 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
         fail(f"{errors} claim(s) failed to run; the record shows each error", code=1)
 
 
-@app.command()
-def compare(a: Path = typer.Argument(..., help="the earlier record (a .json under results/)"),
-            b: Path = typer.Argument(..., help="the later record"),
-            fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
-                                                    help="exit 1 when a claim got worse (the regression check)")) -> None:
-    """Two records side by side, each claim marked: ! newly failing, * fixed, - worse, + better, ~ not comparable."""
+def _print_comparison(ra: dict, rb: dict) -> list:
     from repro import compare as cmp
 
-    try:
-        ra, rb = records.load(a), records.load(b)
-    except records.RecordError as e:
-        fail(str(e))
     rows = cmp.compare(ra, rb)
-    t = Table(title=f"A = {ra['suite']} {ra['profile']} {ra['commit']}   B = {rb['suite']} {rb['profile']} {rb['commit']}",
-              title_justify="left")
+    t = Table(title=f"A = {ra['suite']} {ra['profile']} {ra['commit']} ({ra['machine']})   "
+                    f"B = {rb['suite']} {rb['profile']} {rb['commit']} ({rb['machine']})", title_justify="left")
     for col in ("", "claim", "metric", "A", "B", "change", "note"):
         t.add_column(col, overflow="fold")
     for r in rows:
@@ -216,12 +207,67 @@ def compare(a: Path = typer.Argument(..., help="the earlier record (a .json unde
     out.print("  ".join(f"{k!r}: {v}" for k, v in cmp.MARKS.items() if k != " "), style="dim")
     bad = cmp.regressions(rows)
     if bad:
-        out.print(f"[red]{len(bad)} regression(s):[/] " + ", ".join(f"{r.claim}{'.' + r.metric if r.metric else ''}"
-                                                                  for r in bad))
-        if fail_on_regression:
-            raise typer.Exit(1)
+        out.print(f"[red]{len(bad)} regression(s):[/] " + "; ".join(
+            f"{r.claim}{'.' + r.metric if r.metric else ''} {r.a} → {r.b}" + (f" ({r.note})" if r.note else "")
+            for r in bad), soft_wrap=True)
     else:
         out.print("[green]no regressions[/]")
+    return bad
+
+
+@app.command()
+def compare(a: Path = typer.Argument(..., help="the earlier record (a .json under results/)"),
+            b: Path = typer.Argument(..., help="the later record"),
+            fail_on_regression: bool = typer.Option(False, "--fail-on-regression",
+                                                    help="exit 1 when a claim got worse (the regression check)")) -> None:
+    """Two records side by side, each claim marked: ! newly failing, * fixed, - worse, + better, ~ not comparable."""
+    try:
+        ra, rb = records.load(a), records.load(b)
+    except records.RecordError as e:
+        fail(str(e))
+    if ra["suite"] != rb["suite"]:
+        fail(f"{a} is suite '{ra['suite']}' but {b} is suite '{rb['suite']}'; compare records of one suite")
+    if _print_comparison(ra, rb) and fail_on_regression:
+        raise typer.Exit(1)
+
+
+@app.command()
+def check(items: Optional[list[str]] = typer.Argument(None, help="suite names and/or claim IDs; all suites when left out"),
+          profile: str = typer.Option("smoke", "--profile", "-p", help="smoke | quick | full"),
+          baseline: Optional[list[Path]] = typer.Option(None, "--baseline", "-b",
+                                                        help="baseline record(s); default: the newest committed record of each suite and profile"),
+          results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+    """The regression gate: run (or reuse) this commit's results and compare them with the baseline; exit 1 on regression."""
+    from repro import compare as cmp
+    from repro import env
+
+    _check_profile(profile)
+    try:
+        selection = suites.select(items or [], _load_suites())
+        given = [records.load(p) for p in baseline or []]
+    except (suites.SelectionError, records.RecordError) as e:
+        fail(str(e))
+    known = [(records.load(p), p) for p in records.find(results)]
+    machine, commit = env.machine(), env.commit()
+    pairs = []
+    for s, _ in selection:
+        base = next((r for r in given if r["suite"] == s.name), None)
+        if base is None:
+            found = cmp.find_baseline(known, s.name, profile, machine, commit)
+            if found is None:
+                fail(f"no baseline for suite '{s.name}' at profile '{profile}' in {results}; "
+                     f"run `repro run {s.name} -p {profile}` on a known-good commit and commit its record")
+            base = found[0]
+        pairs.append((s.name, base))
+    run(items=items, profile=profile, seeds=None, force=False, results=results)
+    bad_total = 0
+    for name, base in pairs:
+        current = records.load(records.path_for(results, machine, name, profile, commit))
+        base_for_claims = dict(base, claims={k: v for k, v in base["claims"].items() if k in current["claims"]})
+        bad_total += len(_print_comparison(base_for_claims, current))
+    if bad_total:
+        err.print(f"[bold red]regression check failed[/]: {bad_total} regression(s)", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @app.command("env")
@@ -288,12 +334,28 @@ def data_verify(name: Optional[str] = typer.Argument(None, help="one dataset; al
 @app.command()
 def report(results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept"),
            readme: Path = typer.Option(Path(__file__).resolve().parent.parent / "README.md",
-                                       help="the README whose verdict table is regenerated")) -> None:
-    """Regenerate the verdict table of the latest full run of each suite (results/README.md and README.md)."""
+                                       help="the README whose verdict table is regenerated"),
+           compare_: Optional[list[Path]] = typer.Option(None, "--compare", help="two records A B to show side by side")) -> None:
+    """Write results/README.md and results/report.html (and README.md's table) from the newest full records;
+    with --compare A --compare B, a side-by-side page of two runs."""
+    from repro import compare as cmp
     from repro import report as rep
 
-    written = rep.write(results, readme)
-    for p in written:
+    if compare_:
+        if len(compare_) != 2:
+            fail("--compare takes two records: --compare A.json --compare B.json")
+        try:
+            ra, rb = records.load(compare_[0]), records.load(compare_[1])
+        except records.RecordError as e:
+            fail(str(e))
+        _print_comparison(ra, rb)
+        page = rep.compare_page(ra, rb, cmp.compare(ra, rb))
+        rep.validate_html(page)
+        target = results / f"compare-{compare_[0].stem}-vs-{compare_[1].stem}.html"
+        records.write_atomic(target, page)
+        out.print(f"wrote {target}")
+        return
+    for p in rep.write(results, readme):
         out.print(f"wrote {p}")
 
 

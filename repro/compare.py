@@ -28,18 +28,22 @@ class Row:
     b: str
     change: str
     note: str
+    gating: bool = True   # False for reported-only metrics: shown, never a regression
 
 
-def _tolerance(spec: dict, ma: dict, mb: dict) -> float:
+def _tolerance(spec: dict, ma: dict, mb: dict, deterministic: bool) -> float | None:
     """Beyond this a change in a metric's mean is real: the claim's own tolerance if it states one,
-    otherwise twice the standard error of the difference of the two means (from the seeds' spread)."""
+    otherwise twice the standard error of the difference of the two means (from the seeds' spread).
+    Analytic claims are exact. An empirical metric measured on one seed has no spread to judge by:
+    None (its change is shown, and only a verdict flip counts)."""
     if spec.get("tolerance") is not None:
         return float(spec["tolerance"])
     sa, sb = ma.get("std"), mb.get("std")
     if sa is not None and sb is not None:
         return 2 * math.sqrt(sa ** 2 / ma["n"] + sb ** 2 / mb["n"])
-    scale = max(abs(ma["mean"]), abs(mb["mean"]), 1e-12)
-    return 1e-9 * scale  # one seed each: exact, deterministic metrics; any real change counts
+    if deterministic:
+        return 1e-9 * max(abs(ma["mean"]), abs(mb["mean"]), 1e-12)
+    return None
 
 
 def _num(m: dict) -> float | None:
@@ -72,14 +76,17 @@ def compare(a: dict, b: dict) -> list[Row]:
                 continue
             better = spec.get("better")
             delta = xb - xa
-            tol = _tolerance(spec, ma, mb)
-            mark = " "
-            if better and abs(delta) > tol:
-                improved = (delta > 0) == (better == "higher")
-                mark = "+" if improved else "-"
+            tol = _tolerance(spec, ma, mb, eb.get("kind") in ("A", "C"))
+            mark, note = " ", ""
+            if better and tol is not None:
+                note = f"tolerance {tol:.3g}"
+                if abs(delta) > tol:
+                    mark = "+" if (delta > 0) == (better == "higher") else "-"
+            elif better:
+                note = "one seed: no spread to judge by"
             if spec.get("rule") or better:
-                claim_rows.append(Row(mark, cid, name, f"{xa:.4g}", f"{xb:.4g}",
-                                      f"{delta:+.3g}", f"tolerance {tol:.3g}" if better else ""))
+                claim_rows.append(Row(mark, cid, name, f"{xa:.4g}", f"{xb:.4g}", f"{delta:+.3g}", note,
+                                      gating=bool(spec.get("rule"))))
         if claim_mark != " " or not claim_rows:
             rows.append(Row(claim_mark, cid, "", ea["verdict"], eb["verdict"], "",
                             f"verdict {ea['verdict']} → {eb['verdict']}" if claim_mark != " " else ""))
@@ -88,4 +95,17 @@ def compare(a: dict, b: dict) -> list[Row]:
 
 
 def regressions(rows: list[Row]) -> list[Row]:
-    return [r for r in rows if r.mark in ("!", "-")]
+    """What got worse: a verdict that flipped, or a judged metric beyond its tolerance."""
+    return [r for r in rows if r.mark == "!" or (r.mark == "-" and r.gating)]
+
+
+def find_baseline(records: list[tuple[dict, "object"]], suite: str, profile: str, machine: str,
+                  commit: str) -> tuple[dict, object] | None:
+    """The newest complete record of ``suite``/``profile`` from another commit, preferring this machine.
+
+    ``records`` are (record, path) pairs, oldest first (as :func:`repro.record.find` returns them)."""
+    candidates = [(r, p) for r, p in records
+                  if r["suite"] == suite and r["profile"] == profile and r.get("complete") and r["commit"] != commit]
+    same_machine = [(r, p) for r, p in candidates if r["machine"] == machine]
+    chosen = same_machine or candidates
+    return chosen[-1] if chosen else None

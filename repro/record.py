@@ -82,14 +82,15 @@ def load(path: Path | str) -> dict:
 
 
 def new(suite: Suite, profile: str, env: dict) -> dict:
-    return {"schema": SCHEMA, "suite": suite.name, "suite_version": suite.version, "profile": profile,
+    return {"schema": SCHEMA, "suite": suite.name, "suite_version": suite.version,
+            "suite_section": suite.section, "profile": profile,
             "machine": env["machine"], "commit": env["commit"], "started": now(), "finished": None,
             "complete": False, "env": env, "claims": {}}
 
 
 def claim_entry(claim: Claim, profile: str, code_hash: str) -> dict:
     return {
-        "id": claim.id, "section": claim.section, "kind": claim.kind, "claim": claim.claim,
+        "id": claim.id, "chapter": claim.chapter, "section": claim.section, "kind": claim.kind, "claim": claim.claim,
         "source": claim.source, "experiment": claim.experiment, "version": claim.version,
         "params": claim.params_for(profile), "params_hash": claim.params_hash(profile),
         "code_hash": code_hash, "checkable": claim.checkable, "reason": claim.reason,

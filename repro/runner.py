@@ -97,7 +97,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
             shutil.copytree(final.with_suffix(""), art_work)
     else:
         rec = record.new(suite, profile, env)
-    rec.update(env=env, suite_version=suite.version, complete=False, finished=None)
+    rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None)
 
     for claim in claims:
         chash = code_hash(claim.experiment)

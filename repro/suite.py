@@ -22,7 +22,7 @@ KINDS = ("A", "E", "A+E", "C")
 DEFAULT_SEEDS = {"smoke": 1, "quick": 1, "full": 3}
 
 _SUITE_KEYS = {"suite", "version", "title", "section", "profiles", "claims"}
-_CLAIM_KEYS = {"id", "section", "kind", "source", "claim", "experiment", "version", "params",
+_CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "experiment", "version", "params",
                "profiles", "metrics", "checkable", "reason"}
 _METRIC_KEYS = {"claimed", "rule", "better", "tolerance", "unit"}
 
@@ -68,6 +68,7 @@ class Claim:
     metrics: tuple[Metric, ...]
     checkable: bool = True
     reason: str = ""
+    chapter: str = ""   # the chapter section ('7.2') when it differs from the suite's
 
     @property
     def deterministic(self) -> bool:
@@ -167,7 +168,8 @@ def _claim(path: Path, suite: str, i: int, raw: Any) -> Claim:
     return Claim(id=cid, suite=suite, section=raw["section"], kind=raw["kind"], source=raw["source"],
                  claim=raw["claim"], experiment=raw["experiment"], version=raw["version"],
                  params=dict(params), profiles={k: dict(v) for k, v in profiles.items()},
-                 metrics=parsed, checkable=checkable, reason=reason or "")
+                 metrics=parsed, checkable=checkable, reason=reason or "",
+                 chapter=str(raw.get("chapter", "")))
 
 
 def check_experiments(suite: Suite) -> None:

@@ -22,9 +22,14 @@ def _fake(*, seed: int, base: float = 0.5, step: float = 0.01, other: float = 0.
         raise KeyboardInterrupt
     if fail:
         raise RuntimeError("the fake experiment was told to fail")
+    artifacts = {"note.txt": f"seed {seed}".encode()}
+    if tag == "score":
+        from repro import plots
+        fig, ax = plots.figure(2, 2)
+        ax.plot([0, 1], [0, seed])
+        artifacts["curve.png"] = plots.png(fig)
     return registry.Result(metrics={"score": base + step * seed, "baseline": other + step * seed * 0.5,
-                                    "shape": [28, 28, 6]},
-                           artifacts={"note.txt": f"seed {seed}".encode()})
+                                    "shape": [28, 28, 6]}, artifacts=artifacts, notes=f"fake run {tag}")
 
 
 if "fake_measure" not in registry.EXPERIMENTS:
