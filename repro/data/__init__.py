@@ -9,7 +9,9 @@ from repro.data.datasets import (DATASETS, Dataset, describe, fetch, load, regis
                                  verify)
 from repro.data.errors import DataError, SourceError
 from repro.data.mnist import load_mnist
+from repro.data.rotten_tomatoes import load_rotten_tomatoes
 from repro.data.sources import Source, TfdsSource, UrlSource, WheelSource
+from repro.data.stocks import load_prices
 
 __all__ = [
     "DATASETS", "DataError", "Dataset", "Source", "SourceError", "TfdsSource", "UrlSource",
