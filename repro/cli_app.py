@@ -131,7 +131,11 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
         profile: str = typer.Option("quick", "--profile", "-p", help="smoke | quick | full"),
         seeds: Optional[int] = typer.Option(None, "--seeds", "-s", min=1, help="seeds for empirical claims (default: the profile's)"),
         force: bool = typer.Option(False, "--force", help="run again even if this commit already has the result"),
-        results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+        results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept"),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="local worker processes (TensorFlow's threads divided between them)"),
+        executor: str = typer.Option("local", "--executor", help="local | ray"),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="a Ray cluster; default: a local Ray started for the run"),
+        gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", min=0.0, help="GPUs each (claim, seed) job asks Ray for")) -> None:
     """Run claims with progress bars, then print the verdict table and write records to results/."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -147,6 +151,18 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
         runner.prefetch([c for _, cs in selection for c in cs], say=say)
     except data.DataError as e:
         fail(str(e))
+    pool = None
+    if executor == "ray":
+        from repro.executors import RayExecutor
+        try:
+            pool = RayExecutor(ray_address, cpus_per_job=max(1, (os.cpu_count() or 1) // jobs), gpus_per_job=gpus_per_job)
+        except RuntimeError as e:
+            fail(str(e))
+    elif executor != "local":
+        fail(f"unknown executor '{executor}'; use local or ray")
+    elif jobs > 1:
+        from repro.executors import LocalPoolExecutor
+        pool = LocalPoolExecutor(jobs)
     environment = env.capture()
     errors = 0
     paths: list[Path] = []
@@ -155,28 +171,31 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
         for s, claims in selection:
             total = sum(len(s.seeds_for(c, profile, seeds)) for c in claims)
             overall = bar.add_task(f"[bold]{s.name}[/] ({profile})", total=total)
-            unit = {"id": None}
+            tasks: dict[tuple[str, int], int] = {}
+            current: list[tuple[str, int]] = []
 
             def on_event(kind: str, info: dict) -> None:
                 if kind == "resume":
                     err.print(f"[dim]resuming the interrupted run from {info['path']}[/]")
                 elif kind == "unit":
-                    unit["id"] = bar.add_task(f"  {info['claim'].id} seed {info['seed']}", total=None)
-                elif kind == "step" and unit["id"] is not None:
-                    bar.update(unit["id"], completed=info["done"], total=info["total"],
-                               description=f"  {info['text'][:60]}")
+                    key = (info["claim_id"], info["seed"])
+                    tasks[key] = bar.add_task(f"  {key[0]} seed {key[1]}", total=None)
+                    current[:] = [key]
+                elif kind == "step" and current and current[0] in tasks:
+                    bar.update(tasks[current[0]], completed=info["done"], total=info["total"],
+                               description=f"  {current[0][0]} {info['text'][:60]}")
                 elif kind in ("done", "skip"):
-                    if kind == "done" and unit["id"] is not None:
+                    key = (info["claim"].id, info["seed"])
+                    if kind == "done" and key in tasks:
                         r = info["run"]
                         state = "[red]error[/]" if r["error"] else f"{r['seconds']:.1f}s"
-                        bar.update(unit["id"], description=f"  {info['claim'].id} seed {info['seed']} {state}",
+                        bar.update(tasks.pop(key), description=f"  {key[0]} seed {key[1]} {state}",
                                    total=1, completed=1)
-                        unit["id"] = None
                     bar.advance(overall)
 
             try:
                 path = runner.run_suite(s, claims, profile=profile, env=environment, seeds=seeds, force=force,
-                                        results_dir=results, on_event=on_event)
+                                        results_dir=results, on_event=on_event, executor=pool)
             except data.DataError as e:
                 fail(str(e))
             except KeyboardInterrupt:
@@ -259,7 +278,8 @@ def check(items: Optional[list[str]] = typer.Argument(None, help="suite names an
                      f"run `repro run {s.name} -p {profile}` on a known-good commit and commit its record")
             base = found[0]
         pairs.append((s.name, base))
-    run(items=items, profile=profile, seeds=None, force=False, results=results)
+    run(items=items, profile=profile, seeds=None, force=False, results=results, jobs=1, executor="local",
+        ray_address=None, gpus_per_job=0.0)
     bad_total = 0
     for name, base in pairs:
         current = records.load(records.path_for(results, machine, name, profile, commit))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import inspect
+import os
 import pkgutil
 from typing import Any, Callable
 
@@ -59,11 +60,14 @@ def experiment(name: str, *, datasets: tuple[str, ...] = ()) -> Callable[[Experi
 
 
 def load_all() -> dict[str, Experiment]:
-    """Import every module of ``repro.experiments`` so that their decorators run."""
+    """Import every module of ``repro.experiments`` so that their decorators run, and the modules
+    named in REPRO_EXPERIMENT_MODULES (comma-separated: experiments kept outside this package)."""
     from repro import experiments
 
     for mod in pkgutil.iter_modules(experiments.__path__):
         importlib.import_module(f"{experiments.__name__}.{mod.name}")
+    for name in filter(None, os.environ.get("REPRO_EXPERIMENT_MODULES", "").split(",")):
+        importlib.import_module(name.strip())
     return EXPERIMENTS
 
 

@@ -7,18 +7,45 @@ moves into results/ only when every selected claim is done: nothing half-written
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import shutil
 import time
 import traceback
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator, Protocol
 
 from repro import data, progress, record, registry
 from repro.suite import Claim, Suite
 
 Event = Callable[[str, dict], None]
+
+
+@dataclasses.dataclass(frozen=True)
+class Unit:
+    """One (claim, seed): everything a worker needs to run it."""
+
+    claim: str
+    experiment: str
+    params: dict
+    seed: int
+    gpus: float = 0.0
+
+
+class Executor(Protocol):
+    def execute(self, units: list[Unit], on_event: Event) -> Iterator[tuple[Unit, dict]]:
+        """Run the units, yielding each with its outcome (as :func:`run_unit` returns it) when done."""
+
+
+class SerialExecutor:
+    """In this process, one unit after the other, with per-epoch progress."""
+
+    def execute(self, units: list[Unit], on_event: Event) -> Iterator[tuple[Unit, dict]]:
+        for u in units:
+            on_event("unit", {"claim_id": u.claim, "seed": u.seed})
+            yield u, run_unit(u.experiment, u.params, u.seed,
+                              reporter=lambda d, t, text: on_event("step", {"done": d, "total": t, "text": text}))
 
 
 def state_dir(results_dir: Path) -> Path:
@@ -81,7 +108,7 @@ def _reusable(entry: dict | None, claim: Claim, profile: str, chash: str) -> boo
 
 def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, seeds: int | None = None,
               force: bool = False, results_dir: Path = record.RESULTS_DIR,
-              on_event: Event = lambda kind, info: None) -> Path:
+              on_event: Event = lambda kind, info: None, executor: Executor | None = None) -> Path:
     """Run the selected claims of one suite and return the path of the finished record."""
     final = record.path_for(results_dir, env["machine"], suite.name, profile, env["commit"])
     stem = final.stem
@@ -99,6 +126,8 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         rec = record.new(suite, profile, env)
     rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None)
 
+    pending: list[Unit] = []
+    seed_lists: dict[str, list[int]] = {}
     for claim in claims:
         chash = code_hash(claim.experiment)
         entry = rec["claims"].get(claim.id)
@@ -106,30 +135,34 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
             entry = record.claim_entry(claim, profile, chash)
             shutil.rmtree(art_work / claim.id, ignore_errors=True)
         rec["claims"][claim.id] = entry
-        seed_list = suite.seeds_for(claim, profile, seeds)
-        on_event("claim", {"claim": claim, "seeds": seed_list})
-        for seed in seed_list:
+        seed_lists[claim.id] = suite.seeds_for(claim, profile, seeds)
+        for seed in seed_lists[claim.id]:
             done = entry["runs"].get(str(seed))
             if done and not done.get("error"):
                 on_event("skip", {"claim": claim, "seed": seed})
-                continue
-            on_event("unit", {"claim": claim, "seed": seed})
-            out = run_unit(claim.experiment, claim.params_for(profile), seed,
-                           reporter=lambda d, t, text: on_event("step", {"done": d, "total": t, "text": text}))
-            names = []
-            for name, blob in out.pop("artifacts").items():
-                target = art_work / claim.id / f"seed{seed}-{name}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(blob)
-                names.append(f"{stem}/{claim.id}/{target.name}")
-            out["artifacts"] = names
-            entry["runs"][str(seed)] = out
-            entry["runs"] = {k: entry["runs"][k] for k in sorted(entry["runs"], key=int)}
-            record.summarize(entry)
-            record.save(work, rec)
-            on_event("done", {"claim": claim, "seed": seed, "run": out})
+            else:
+                pending.append(Unit(claim.id, claim.experiment, claim.params_for(profile), seed))
+
+    by_id = {c.id: c for c in claims}
+    for unit, out in (executor or SerialExecutor()).execute(pending, on_event):
+        claim, entry = by_id[unit.claim], rec["claims"][unit.claim]
+        names = []
+        for name, blob in out.pop("artifacts").items():
+            target = art_work / claim.id / f"seed{unit.seed}-{name}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(blob)
+            names.append(f"{stem}/{claim.id}/{target.name}")
+        out["artifacts"] = names
+        entry["runs"][str(unit.seed)] = out
+        entry["runs"] = {k: entry["runs"][k] for k in sorted(entry["runs"], key=int)}
+        record.summarize(entry)
+        record.save(work, rec)
+        on_event("done", {"claim": claim, "seed": unit.seed, "run": out})
+
+    for claim in claims:
+        entry = rec["claims"][claim.id]
         # seeds dropped by a smaller --seeds are not part of this run's statistics
-        entry["runs"] = {k: v for k, v in entry["runs"].items() if int(k) in seed_list}
+        entry["runs"] = {k: v for k, v in entry["runs"].items() if int(k) in seed_lists[claim.id]}
         record.summarize(entry)
         on_event("verdict", {"claim": claim, "entry": entry})
 

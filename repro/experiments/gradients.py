@@ -47,7 +47,7 @@ def _grad_norms(model: keras.Model, x: np.ndarray, y: np.ndarray, which: str = "
 
 def _activations(model: keras.Model, x: np.ndarray) -> list[np.ndarray]:
     acts = [lay.output for lay in model.layers if lay.name.startswith("act_")]
-    return [np.asarray(a) for a in keras.Model(model.inputs, acts)(x)]
+    return [np.asarray(a) for a in keras.Model(model.input, acts)(x)]
 
 
 @experiment("layer_gradients", datasets=("mnist",))
