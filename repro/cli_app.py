@@ -379,6 +379,45 @@ def report(results: Path = typer.Option(records.RESULTS_DIR, help="where records
         out.print(f"wrote {p}")
 
 
+@app.command()
+def bench(models: Optional[list[str]] = typer.Argument(None, help="workloads (default: all): lenet5, lstm64"),
+          steps: int = typer.Option(60, "--steps", min=1, help="timed training steps per variant"),
+          results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+    """Training throughput of the workhorse models, XLA off and on (mixed precision on GPU), against a
+    matrix-product peak measured in the same run; writes results/bench/<machine>-<commit>.csv and .md."""
+    import pandas as pd
+
+    from repro import bench as b
+    from repro import env
+
+    chosen = models or list(b.WORKLOADS)
+    unknown = [m for m in chosen if m not in b.WORKLOADS]
+    if unknown:
+        fail(f"unknown workload '{unknown[0]}'; choose from {', '.join(b.WORKLOADS)}")
+    info = env.capture()
+    with err.status("measuring ..."):
+        peak, rows = b.run(chosen, steps=steps, gpu=bool(info["gpus"]))
+    df = pd.DataFrame(rows)
+    t = Table(title=f"bench on {info['machine']} ({info['device']}), commit {info['commit']}; "
+                    f"matmul peak: numpy {peak['numpy_gflops']:.0f}, TF {peak['tf_gflops']:.0f} GFLOP/s",
+              title_justify="left")
+    for col in df.columns:
+        t.add_column(col)
+    for row in df.itertuples(index=False):
+        t.add_row(*["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in row])
+    out.print(t)
+    stem = results / "bench" / f"{info['machine']}-{info['commit']}"
+    head = (f"# bench: {info['machine']}, commit {info['commit']}\n\n{info['cpu']} x{info['cpu_count']}, "
+            f"GPUs: {', '.join(info['gpus']) or 'none'}; TF {info['tensorflow']}, Keras {info['keras']}; "
+            f"matmul peak numpy {peak['numpy_gflops']:.1f} GFLOP/s, TF {peak['tf_gflops']:.1f} GFLOP/s; "
+            f"{steps} timed steps of batch 128 after 10 warm-up steps.\n\n")
+    records.write_atomic(stem.with_suffix(".csv"), df.to_csv(index=False))
+    records.write_atomic(stem.with_suffix(".md"), head + records.markdown_table(
+        list(df.columns), [["" if v is None or (isinstance(v, float) and v != v) else v for v in r]
+                           for r in df.itertuples(index=False)]))
+    out.print(f"wrote {stem.with_suffix('.csv')} and .md")
+
+
 def main() -> None:
     try:
         app()

@@ -35,8 +35,19 @@ def chapter_section(entry: dict, rec: dict) -> str:
     """'7.2' from the claim's own chapter field, else from its suite's section ('7.2 卷积神经网络')."""
     if entry.get("chapter"):
         return str(entry["chapter"])
-    m = re.match(r"\s*(\d+(\.\d+)*)", rec.get("suite_section") or "")
+    m = re.match(r"\s*(\d+(\.\d+)*)", rec.get("suite_section") or _suite_section(rec["suite"]))
     return m.group(1) if m else rec["suite"]
+
+
+def _suite_section(name: str) -> str:
+    """The section of a suite file (for records written before they carried it)."""
+    from repro import suite as suites
+
+    path = suites.suites_dir() / f"{name}.yaml"
+    try:
+        return suites.load(path, check=False).section
+    except suites.SuiteError:
+        return ""
 
 
 def claim_rows(recs: list[dict]) -> list[dict]:

@@ -23,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from repro.flops import forward_flops
 from repro.models.alexnet import alexnet
 from repro.models.lenet import lenet5
 from repro.models.locally_connected import LocallyConnected2D
@@ -770,18 +771,6 @@ def _analytic_flops(m: keras.Model) -> int:
     return total
 
 
-def _profiler_flops(m: keras.Model, size: int) -> int:
-    """Float operations counted by TensorFlow's graph profiler on the frozen forward graph (batch 1)."""
-    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
-    fn = tf.function(lambda x: m(x, training=False))
-    frozen = convert_variables_to_constants_v2(fn.get_concrete_function(tf.TensorSpec([1, size, size, 3], tf.float32)))
-    opts = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
-    opts["output"] = "none"
-    prof = tf.compat.v1.profiler.profile(graph=frozen.graph, run_meta=tf.compat.v1.RunMetadata(),
-                                         cmd="op", options=opts)
-    return int(prof.total_float_ops)
-
-
 @experiment("resnet_cost")
 def resnet_cost(*, seed: int, models: list = ["ResNet50", "ResNet101", "ResNet152"],
                 image_size: int = 224, batch: int = 4, repeats: int = 3, profile: bool = True) -> Result:
@@ -795,7 +784,7 @@ def resnet_cost(*, seed: int, models: list = ["ResNet50", "ResNet101", "ResNet15
         metrics[f"{key}_params"] = int(m.count_params())
         metrics[f"{key}_gflops"] = round(_analytic_flops(m) / 1e9, 3)
         if profile:
-            metrics[f"{key}_gflops_profiler"] = round(_profiler_flops(m, image_size) / 1e9, 3)
+            metrics[f"{key}_gflops_profiler"] = round(forward_flops(m, (image_size, image_size, 3)) / 1e9, 3)
         fwd = tf.function(lambda t: m(t, training=False))
         fwd(x)                                                     # trace + warm up
         times = []
