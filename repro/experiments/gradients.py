@@ -64,7 +64,7 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
         keras.utils.set_random_seed(seed)                    # same data order for every variant
         model = deep_mlp(depth, width, activation, init=init)
         model.compile(optimizer=keras.optimizers.SGD(learning_rate), loss="sparse_categorical_crossentropy",
-                      metrics=["accuracy"])
+                      metrics=["accuracy"], jit_compile=False)
         norms = [_grad_norms(model, probe_x, probe_y)]
         acts = _activations(model, probe_x)
         times = []
@@ -132,17 +132,20 @@ def residual_depth(*, seed: int, depths: list[int] = (8, 20, 56), width: int = 6
             model = plain_or_residual(d, width, residual=residual)
             g = _grad_norms(model, probe_x, probe_y, which="kernel")  # BN makes ∂E/∂b zero, so use W
             model.compile(optimizer=keras.optimizers.SGD(learning_rate, momentum=momentum),
-                          loss="sparse_categorical_crossentropy")
+                          loss="sparse_categorical_crossentropy", jit_compile=False)
             hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
             losses[f"{kind} {d}"] = hist.history["loss"]
+            # Gradients "flow" when the first layer's gradient is neither vanishing nor exploding
+            # relative to the last layer's: |log10(||∂E/∂W^1|| / ||∂E/∂W^L||)| near 0.
             metrics |= {f"{kind}_log10_grad1_{d}": float(np.log10(g[0])),
                         f"{kind}_grad1_over_last_{d}": float(g[0] / g[-1]),
+                        f"{kind}_abs_log10_grad_ratio_{d}": float(abs(np.log10(g[0] / g[-1]))),
                         f"{kind}_loss_{d}": float(hist.history["loss"][-1])}
             done += 1
             progress.step(done, total, f"{kind} {d} layers: loss {hist.history['loss'][-1]:.4f}")
     lo, hi = min(depths), max(depths)
     for kind in ("plain", "res"):
-        metrics[f"{kind}_log10_grad1_deep"] = metrics[f"{kind}_log10_grad1_{hi}"]
+        metrics[f"{kind}_abs_log10_grad_ratio_deep"] = metrics[f"{kind}_abs_log10_grad_ratio_{hi}"]
         metrics[f"{kind}_loss_shallow"] = metrics[f"{kind}_loss_{lo}"]
         metrics[f"{kind}_loss_deep"] = metrics[f"{kind}_loss_{hi}"]
     metrics["res_loss_deep_minus_shallow"] = metrics["res_loss_deep"] - metrics["res_loss_shallow"]

@@ -245,6 +245,7 @@ class ChapterAdam(_Chapter):
 DEFAULTS: dict[str, dict[str, Any]] = {
     "sgd": {"cls": ChapterSGD, "kwargs": {"learning_rate": 0.01}},
     "momentum": {"cls": ChapterMomentum, "kwargs": {"learning_rate": 0.01, "alpha": 0.9}},
+    "momentum_keras_start": {"cls": ChapterMomentum, "kwargs": {"learning_rate": 0.01, "alpha": 0.9, "first": "scaled"}},
     "nesterov": {"cls": ChapterNesterov, "kwargs": {"learning_rate": 0.01, "alpha": 0.9}},
     "nesterov_sign_fixed": {"cls": ChapterNesterov, "kwargs": {"learning_rate": 0.01, "alpha": 0.9, "beta": -0.9}},
     "adagrad": {"cls": ChapterAdagrad, "kwargs": {"learning_rate": 0.001}},
@@ -305,8 +306,8 @@ def _trajectory(opt: keras.optimizers.Optimizer, start: np.ndarray, grads: np.nd
     return np.stack(out)
 
 
-def keras_differences(steps: int = 50, size: int = 64, seed: int = 0,
-                      grad_scale: float = 1.0) -> dict[str, float]:
+def keras_differences(steps: int = 50, size: int = 64, seed: int = 0, grad_scale: float = 1.0,
+                      names: tuple[str, ...] | None = None) -> dict[str, float]:
     """Feed the same gradient sequence to each chapter optimizer and to Keras' built-in; return the
     largest |w_chapter − w_keras| over all steps and elements, for four pairings:
     literal/default, literal/matched, matched/matched (must be ~0), and matched/default.
@@ -319,7 +320,7 @@ def keras_differences(steps: int = 50, size: int = 64, seed: int = 0,
     grads = (grad_scale * rng.normal(size=(steps, size))).astype("float32")
     out: dict[str, float] = {}
     kc, cc = keras_counterparts(), chapter_counterparts()
-    for name in kc:
+    for name in names or tuple(kc):
         traj = {f"chapter_{k}": _trajectory(o, start, grads) for k, o in cc[name].items()}
         traj |= {f"keras_{k}": _trajectory(o, start, grads) for k, o in kc[name].items()}
         for a, b in (("chapter_literal", "keras_default"), ("chapter_literal", "keras_matched"),
