@@ -40,7 +40,9 @@ def _stepper(model: keras.Model, opt: keras.optimizers.Optimizer):
     loss_fn = keras.losses.SparseCategoricalCrossentropy()
     opt.build(model.trainable_variables)
 
-    @tf.function
+    spec = (tf.TensorSpec((None, 784), tf.float32), tf.TensorSpec((None,), tf.int32))
+
+    @tf.function(input_signature=spec)   # one trace for every batch size, the last partial one too
     def step(x, y):
         with tf.GradientTape() as tape:
             loss = loss_fn(y, model(x, training=True))
@@ -48,10 +50,12 @@ def _stepper(model: keras.Model, opt: keras.optimizers.Optimizer):
         opt.apply_gradients(zip(grads, model.trainable_variables))
         return loss
 
-    @tf.function
+    @tf.function(input_signature=spec)
     def full_loss(x, y):
         return loss_fn(y, model(x, training=False))
 
+    step.get_concrete_function()           # trace now, so that no timed step pays for it
+    full_loss.get_concrete_function()
     return step, full_loss
 
 
