@@ -67,6 +67,9 @@ def regularisers(*, seed: int, variants: list[str] = ("baseline", "dropout"), tr
                     f"{v}_epochs_trained": len(val_acc)}
         progress.step(i + 1, len(variants), f"{v}: test accuracy {test_acc:.4f}")
 
+    if "augment" in variants and "baseline" in variants:
+        metrics["augment_test_acc_minus_baseline"] = metrics["augment_test_acc"] - metrics["baseline_test_acc"]
+
     fig, ax = plots.figure(5.5, 3.8)
     for k, (v, h) in enumerate(curves.items()):
         ep = np.arange(1, len(h["loss"]) + 1)
