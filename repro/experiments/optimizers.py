@@ -87,6 +87,7 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 2000, min
         step, full_loss = _stepper(model, co.ChapterSGD(learning_rate))
         rng = np.random.default_rng(seed)
         times, losses, rises, updates = [0.0], [float(full_loss(x, y))], [], 0
+        early = [losses[0]]                      # full-data loss after each of the first updates
         prev = losses[0]
         loss_at_epochs = None
         elapsed, epoch = 0.0, 0
@@ -102,6 +103,7 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 2000, min
                     t_eval = time.perf_counter()
                     cur = float(full_loss(x, y))
                     rises.append(cur > prev)
+                    early.append(cur)
                     prev = cur
                     t0 += time.perf_counter() - t_eval      # evaluation time is not training time
             elapsed += time.perf_counter() - t0
@@ -117,7 +119,7 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 2000, min
                 break
         # loss at the equal wall time: the last epoch finished within the budget
         within = [l for t, l in zip(times, losses) if t <= budget]
-        curves[name] = (times, losses)
+        curves[name] = (times, losses, early)
         metrics |= {f"{name}_rise_fraction": float(np.mean(rises)),
                     f"{name}_loss_at_epochs": loss_at_epochs,
                     f"{name}_loss_at_time": within[-1],
@@ -130,13 +132,21 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 2000, min
     metrics["minibatch_loss_at_equal_time"] = metrics["minibatch_loss_at_time"]
 
     fig, ax = plots.figure(5.5, 3.8)
-    for name, (t, l) in curves.items():
+    for name, (t, l, _) in curves.items():
         ax.plot(t, l, marker=".", label=f"{name} (B={sizes[name]})")
     ax.axvline(budget, color="grey", ls=":", label="equal wall time")
     ax.set(xscale="symlog", yscale="log", xlabel="training seconds", ylabel="full-data training loss",
            title=f"gradient-descent variants, η={learning_rate}, seed {seed}")
     ax.legend(fontsize=7)
-    return Result(metrics=metrics, artifacts={"gd_loss_vs_time.png": plots.png(fig)},
+    artifacts = {"gd_loss_vs_time.png": plots.png(fig)}
+    fig, ax = plots.figure(5.5, 3.8)
+    for name, (_, _, e) in curves.items():
+        ax.plot(range(len(e)), e, lw=1, label=f"{name} (B={sizes[name]})")
+    ax.set(yscale="log", xlabel="update", ylabel="full-data training loss",
+           title=f"the first {noise_updates} updates: oscillation, seed {seed}")
+    ax.legend(fontsize=7)
+    artifacts["gd_first_updates.png"] = plots.png(fig)
+    return Result(metrics=metrics, artifacts=artifacts,
                   notes=f"{n} MNIST training images, MLP 784-{hidden}-10, η={learning_rate} for every batch size; "
                         f"equal wall time = {budget:.1f} s")
 
