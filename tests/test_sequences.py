@@ -92,7 +92,8 @@ def test_wheel_member_is_read_and_checksummed_through_the_data_layer(offline):
     payload = gzip.compress(BOKEH_CSV.encode())
     _wheel(offline / "wheelhouse", "bokeh_sampledata-2026.1-py3-none-any.whl", stock_data.BOKEH_MEMBER,
            payload)
-    ds = data.Dataset(name="tiny-stocks", description="tiny", checksum=checksum(stock_data.parse_bokeh(payload)),
+    ds = data.Dataset(name="tiny-stocks", description="tiny",
+                      checksum=checksum(stock_data.parse_bokeh(payload)),
                       sources=[data.WheelSource(stock_data.BOKEH_WHEEL, stock_data.BOKEH_MEMBER,
                                                 stock_data.parse_bokeh)])
     with data.registered(ds):

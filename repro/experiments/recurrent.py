@@ -269,7 +269,7 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
                                   keras.layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0), loss="mse")
         history = model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)
-        metrics[f"{kind}_train_final_mse"] = float(history.history["loss"][-1])
+        metrics[f"{kind}_train_loss_epoch_mean"] = float(history.history["loss"][-1])  # over its steps
         measure(f"{kind}_trained", model.layers[0].cell)
         progress.step(4 + i, 6, f"{kind} trained")
 
