@@ -143,7 +143,12 @@ def _fmt(x: Any) -> str:
 
 
 def measured_text(m: dict) -> str:
-    """'0.0091 ± 0.0004 (95% CI [0.0081, 0.0101], n=3)' or the exact value."""
+    """'0.0091 ± 0.0004 (95% CI [0.0081, 0.0101], n=3)' or the exact value; for a paired rule, the
+    per-seed advantage over the other metric and its interval."""
+    adv = m.get("advantage")
+    if adv and adv.get("mean") is not None:
+        ci = f", CI [{_fmt(adv['ci95'][0])}, {_fmt(adv['ci95'][1])}]" if adv.get("ci95") else ""
+        return f"{_fmt(m.get('mean'))}; advantage {adv['mean']:+.4g}{ci}, n={adv['n']}"
     if "mean" in m and m["mean"] is not None:
         if m.get("n", 1) > 1 and m.get("ci95"):
             lo, hi = m["ci95"]
