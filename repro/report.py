@@ -33,10 +33,22 @@ def latest_records(results_dir: Path, profile: str = "full") -> list[dict]:
 
 def chapter_section(entry: dict, rec: dict) -> str:
     """'7.2' from the claim's own chapter field, else from its suite's section ('7.2 卷积神经网络')."""
-    if entry.get("chapter"):
-        return str(entry["chapter"])
+    chapter = entry.get("chapter") or _suite_chapters(rec["suite"]).get(entry["id"])
+    if chapter:
+        return str(chapter)
     m = re.match(r"\s*(\d+(\.\d+)*)", rec.get("suite_section") or _suite_section(rec["suite"]))
     return m.group(1) if m else rec["suite"]
+
+
+def _suite_chapters(name: str) -> dict[str, str]:
+    """Claim ID -> its own chapter field in the current suite file (for older records)."""
+    from repro import suite as suites
+
+    try:
+        return {c.id: c.chapter for c in suites.load(suites.suites_dir() / f"{name}.yaml", check=False).claims
+                if c.chapter}
+    except suites.SuiteError:
+        return {}
 
 
 def _suite_section(name: str) -> str:
