@@ -12,6 +12,7 @@ from repro.data.mnist import load_mnist
 from repro.data.rotten_tomatoes import load_rotten_tomatoes
 from repro.data.sources import Source, TfdsSource, UrlSource, WheelSource
 from repro.data.stocks import load_prices
+from repro.data.tatoeba import load_tatoeba
 
 __all__ = [
     "DATASETS", "DataError", "Dataset", "Source", "SourceError", "TfdsSource", "UrlSource",

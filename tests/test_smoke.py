@@ -1,0 +1,59 @@
+"""End to end: each suite's smoke profile through the command line (real data, tiny slices), checked
+against its committed smoke baseline: a change that breaks a claim's machinery fails here."""
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from repro import record, verdict
+from repro import suite as suites
+from repro.cli_app import app
+
+RESULTS = Path(__file__).resolve().parent.parent / "results"
+SUITES = [p.stem for p in suites.suite_paths(suites.SUITES_DIR)]
+
+
+def _baseline(suite: str) -> Path | None:
+    found = [p for p in record.find(RESULTS) if p.name.startswith(f"{suite}-smoke-")]
+    return found[-1] if found else None
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_smoke_run_passes_the_regression_gate(suite, tmp_path, monkeypatch):
+    monkeypatch.delenv("REPRO_SUITES_DIR", raising=False)
+    monkeypatch.setenv("REPRO_MACHINE", "ci")
+    base = _baseline(suite)
+    assert base, f"no committed smoke baseline: run `repro run {suite} -p smoke` and commit the record"
+    (tmp_path / "baseline").mkdir()
+    shutil.copy(base, tmp_path / "baseline" / base.name)
+
+    res = CliRunner().invoke(app, ["check", suite, "--profile", "smoke", "--results", str(tmp_path)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert "no regressions" in res.output
+
+    (path,) = (tmp_path / "ci").glob(f"{suite}-smoke-*.json")
+    rec = json.loads(path.read_text())
+    assert rec["complete"] and rec["env"]["tensorflow"]
+    for cid, entry in rec["claims"].items():
+        assert entry["verdict"] in verdict.VERDICTS and entry["verdict"] != verdict.ERROR, (cid, entry.get("error"))
+        assert entry["metrics"], cid
+    assert "verdict" in res.output
+
+
+def test_cnn_smoke_details(tmp_path, monkeypatch):
+    """LeNet-5 really trains on the real MNIST slice and leaves its plot; RESNET-ERROR says what it can't."""
+    monkeypatch.delenv("REPRO_SUITES_DIR", raising=False)
+    monkeypatch.setenv("REPRO_MACHINE", "ci")
+    res = CliRunner().invoke(app, ["run", "LENET-MNIST", "RESNET-ERROR", "-p", "smoke", "--results", str(tmp_path)],
+                             catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    rec = json.loads(next((tmp_path / "ci").glob("cnn-smoke-*.json")).read_text())
+    lenet = rec["claims"]["LENET-MNIST"]
+    assert lenet["runs"]["0"]["metrics"]["train_size"] == 512
+    assert 0.0 <= lenet["metrics"]["test_error"]["mean"] < 0.9     # it learned something in one epoch
+    assert (tmp_path / "ci" / lenet["runs"]["0"]["artifacts"][0]).stat().st_size > 1000
+    assert rec["claims"]["RESNET-ERROR"]["verdict"] == verdict.NOT_CHECKABLE
+    assert not rec["complete"]          # two claims of fourteen: a partial record says so
