@@ -8,6 +8,7 @@ from repro.data.checksum import checksum
 from repro.data.datasets import (DATASETS, Dataset, describe, fetch, load, register, registered,
                                  verify)
 from repro.data.errors import DataError, SourceError
+from repro.data.mitdb import load_mitdb
 from repro.data.mnist import load_mnist
 from repro.data.rotten_tomatoes import load_rotten_tomatoes
 from repro.data.sources import Source, TfdsSource, UrlSource, WheelSource

@@ -1,0 +1,79 @@
+"""Builders for the generative experiments (7.5, 7.6): dense autoencoders, the VAE encoder, MLP and
+DCGAN generators/discriminators, and the small 2-D GAN networks. Images are flat 784-vectors in
+[0, 1] for the autoencoders and [-1, 1] (tanh) for the GANs.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+from keras import layers
+
+
+def dense_encoder(code: int, *, inputs: int = 784, hidden: Sequence[int] = (256, 128),
+                  outputs: int = 1) -> keras.Model:
+    """Dense ReLU stack ending in `outputs` linear heads of size `code` (2 heads for a VAE: m, log σ²)."""
+    x_in = keras.Input((inputs,))
+    x = x_in
+    for h in hidden:
+        x = layers.Dense(h, activation="relu")(x)
+    heads = [layers.Dense(code, name=f"code_{i}")(x) for i in range(outputs)]
+    return keras.Model(x_in, heads if outputs > 1 else heads[0])
+
+
+def dense_decoder(code: int, *, outputs: int = 784, hidden: Sequence[int] = (128, 256),
+                  activation: str = "sigmoid") -> keras.Model:
+    z = keras.Input((code,))
+    x = z
+    for h in hidden:
+        x = layers.Dense(h, activation="relu")(x)
+    return keras.Model(z, layers.Dense(outputs, activation=activation)(x))
+
+
+def autoencoder(code: int, *, inputs: int = 784, hidden: Sequence[int] = (256, 128)) -> tuple[keras.Model, keras.Model, keras.Model]:
+    """(autoencoder, encoder, decoder): the chapter's deep autoencoder, decoder mirroring the encoder."""
+    enc = dense_encoder(code, inputs=inputs, hidden=hidden)
+    dec = dense_decoder(code, outputs=inputs, hidden=tuple(reversed(hidden)))
+    x_in = keras.Input((inputs,))
+    return keras.Model(x_in, dec(enc(x_in))), enc, dec
+
+
+def mlp_generator(latent: int, *, outputs: int = 784, hidden: Sequence[int] = (256, 512),
+                  conditions: int = 0, activation: str = "tanh") -> keras.Model:
+    """z (and a one-hot label when `conditions` > 0) -> sample."""
+    z = keras.Input((latent + conditions,))
+    x = z
+    for h in hidden:
+        x = layers.LeakyReLU(0.2)(layers.Dense(h)(x))
+    return keras.Model(z, layers.Dense(outputs, activation=activation)(x))
+
+
+def mlp_discriminator(*, inputs: int = 784, hidden: Sequence[int] = (512, 256),
+                      conditions: int = 0) -> keras.Model:
+    """sample (and one-hot label) -> one logit (no sigmoid: the losses take logits)."""
+    x_in = keras.Input((inputs + conditions,))
+    x = x_in
+    for h in hidden:
+        x = layers.LeakyReLU(0.2)(layers.Dense(h)(x))
+    return keras.Model(x_in, layers.Dense(1)(x))
+
+
+def dcgan_generator(latent: int, *, width: int = 64) -> keras.Model:
+    """Radford et al.'s recipe scaled to 28x28: Dense -> 7x7xW, two stride-2 transposed convs, BN+ReLU, tanh."""
+    z = keras.Input((latent,))
+    x = layers.Dense(7 * 7 * width, use_bias=False)(z)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Reshape((7, 7, width))(x)
+    x = layers.Conv2DTranspose(width // 2, 4, strides=2, padding="same", use_bias=False)(x)
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Conv2DTranspose(1, 4, strides=2, padding="same", activation="tanh")(x)
+    return keras.Model(z, layers.Reshape((784,))(x))
+
+
+def dcgan_discriminator(*, width: int = 64) -> keras.Model:
+    """Two stride-2 convs with LeakyReLU (no pooling, as in DCGAN), then one logit."""
+    x_in = keras.Input((784,))
+    x = layers.Reshape((28, 28, 1))(x_in)
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(width // 2, 4, strides=2, padding="same")(x))
+    x = layers.LeakyReLU(0.2)(layers.Conv2D(width, 4, strides=2, padding="same")(x))
+    return keras.Model(x_in, layers.Dense(1)(layers.Flatten()(x)))
