@@ -7,8 +7,7 @@ Losses (D returns a logit, or a critic value for WGAN-GP):
   wgan_gp   D: D(G(z)) − D(x) + 10(‖∇D(x̂)‖ − 1)²; G: −D(G(z)), 5 critic steps per G step (Gulrajani et al. 2017)
 Optimisers: Adam(2e-4, β1 = 0.5) (DCGAN's setting, also LSGAN's) for the first three, Adam(1e-4, β = (0.5, 0.9))
 for WGAN-GP (its paper's). Noise comes from numpy generators seeded by the claim's seed.
-Cost on 2 CPU cores per seed at the full profile: DSTAR ~25 s, the mixtures ~150 s (shared by three
-claims), CGAN ~60 s, DCGAN ~120 s.
+The 2-D mixtures use one learning rate, 1e-3, for all four losses (the step budget is short).
 """
 from __future__ import annotations
 
@@ -27,10 +26,10 @@ from repro.registry import Result, experiment
 LOSSES = ("minimax", "nonsat", "lsgan", "wgan_gp")
 
 
-def _optimizer(loss: str) -> keras.optimizers.Optimizer:
+def _optimizer(loss: str, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
     if loss == "wgan_gp":
-        return keras.optimizers.Adam(1e-4, beta_1=0.5, beta_2=0.9)
-    return keras.optimizers.Adam(2e-4, beta_1=0.5)
+        return keras.optimizers.Adam(learning_rate or 1e-4, beta_1=0.5, beta_2=0.9)
+    return keras.optimizers.Adam(learning_rate or 2e-4, beta_1=0.5)
 
 
 def _d_loss(loss: str, real, fake):
@@ -52,15 +51,21 @@ def _g_loss(loss: str, fake):
 
 
 class GAN:
-    """G, D and one compiled step each; `cond` concatenates a one-hot label to both inputs (CGAN)."""
+    """G, D and a compiled loop of training steps; `classes` > 0 concatenates a one-hot label to both
+    inputs (CGAN). Each generator step follows `n_critic` discriminator steps (5 for WGAN-GP, else 1)."""
 
-    def __init__(self, G: keras.Model, D: keras.Model, loss: str, *, gp_weight: float = 10.0):
-        self.G, self.D, self.loss = G, D, loss
-        self.g_opt, self.d_opt = _optimizer(loss), _optimizer(loss)
-        self.n_critic = 5 if loss == "wgan_gp" else 1
+    def __init__(self, G: keras.Model, D: keras.Model, loss: str, *, classes: int = 0, gp_weight: float = 10.0,
+                 learning_rate: float | None = None):
+        self.G, self.D, self.loss, self.classes = G, D, loss, classes
+        self.g_opt, self.d_opt = _optimizer(loss, learning_rate), _optimizer(loss, learning_rate)
+        self.g_opt.build(G.trainable_variables)
+        self.d_opt.build(D.trainable_variables)
+        self.n_critic = n_critic = 5 if loss == "wgan_gp" else 1
         gp = loss == "wgan_gp"
 
-        @tf.function
+        def cond(labels):
+            return tf.one_hot(labels, classes) if classes else tf.zeros((tf.shape(labels)[0], 0))
+
         def d_step(x, z, c, alpha):
             with tf.GradientTape() as tape:
                 fake = G(tf.concat([z, c], 1), training=True)
@@ -78,7 +83,6 @@ class GAN:
             self.d_opt.apply_gradients(zip(tape.gradient(total, D.trainable_variables), D.trainable_variables))
             return value
 
-        @tf.function
         def g_step(z, c):
             with tf.GradientTape() as tape:
                 fake = G(tf.concat([z, c], 1), training=True)
@@ -86,40 +90,47 @@ class GAN:
             self.g_opt.apply_gradients(zip(tape.gradient(value, G.trainable_variables), G.trainable_variables))
             return value
 
-        self.d_step, self.g_step = d_step, g_step
+        @tf.function
+        def run(x, y, idx, zd, alpha, zg, cg):
+            """len(idx) generator steps in one graph (no Python between steps)."""
+            out = tf.TensorArray(tf.float32, size=tf.shape(idx)[0])
+            for i in tf.range(tf.shape(idx)[0]):
+                value = tf.constant(0.0)
+                for j in range(n_critic):
+                    value = d_step(tf.gather(x, idx[i, j]), zd[i, j], cond(tf.gather(y, idx[i, j])), alpha[i, j])
+                g_step(zg[i], cond(cg[i]))
+                out = out.write(i, value)
+            return out.stack()
+
+        self.run = run
 
     def sample(self, z: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
         c = np.zeros((len(z), 0), "float32") if c is None else c
-        return self.G.predict(np.concatenate([z, c], 1).astype("float32"), batch_size=1000, verbose=0)
+        zc = np.concatenate([z, c], 1).astype("float32")
+        # direct calls: predict() would trace a new function for every model
+        return np.concatenate([self.G(zc[i:i + 1000], training=False).numpy() for i in range(0, len(zc), 1000)])
 
 
 def _train(gan: GAN, x: np.ndarray, *, steps: int, batch_size: int, latent: int, rng: np.random.Generator,
-           labels: np.ndarray | None = None, classes: int = 0, every: int = 0, on_check=None,
-           label: str = "") -> list[float]:
-    """`steps` generator updates (each after n_critic discriminator updates); returns D loss per G step."""
-    d_losses = []
-    empty = np.zeros((batch_size, 0), "float32")
-
-    def batch():
-        idx = rng.integers(0, len(x), batch_size)
-        c = np.eye(classes, dtype="float32")[labels[idx]] if classes else empty
-        return x[idx], c
-
-    for s in range(steps):
-        for _ in range(gan.n_critic):
-            xb, c = batch()
-            z = rng.standard_normal((batch_size, latent)).astype("float32")
-            dl = gan.d_step(xb, z, c, rng.uniform(size=(batch_size, 1)).astype("float32"))
-        if classes:
-            c = np.eye(classes, dtype="float32")[rng.integers(0, classes, batch_size)]
-        else:
-            c = empty
-        gan.g_step(rng.standard_normal((batch_size, latent)).astype("float32"), c)
-        d_losses.append(float(dl))
-        if every and (s + 1) % every == 0:
+           labels: np.ndarray | None = None, every: int = 0, on_check=None, label: str = "",
+           chunk: int = 100) -> list[float]:
+    """`steps` generator updates; returns the D loss of each. All randomness is drawn here from `rng`."""
+    x_t = tf.constant(x)
+    y_t = tf.constant(labels if labels is not None else np.zeros(len(x), "int64"))
+    every = every or steps
+    nc, d_losses = gan.n_critic, []
+    while len(d_losses) < steps:
+        k = min(chunk, steps - len(d_losses), every - len(d_losses) % every)
+        idx = rng.integers(0, len(x), (k, nc, batch_size))
+        zd = rng.standard_normal((k, nc, batch_size, latent)).astype("float32")
+        alpha = rng.uniform(size=(k, nc, batch_size, 1)).astype("float32")
+        zg = rng.standard_normal((k, batch_size, latent)).astype("float32")
+        cg = rng.integers(0, max(gan.classes, 1), (k, batch_size))
+        d_losses += [float(v) for v in gan.run(x_t, y_t, idx, zd, alpha, zg, cg).numpy()]
+        if len(d_losses) % every == 0:
             if on_check is not None:
-                on_check(s + 1)
-            progress.step(s + 1, steps, f"{label} step {s + 1}: D loss {float(dl):.3f}")
+                on_check(len(d_losses))
+            progress.step(len(d_losses), steps, f"{label} step {len(d_losses)}: D loss {d_losses[-1]:.3f}")
     return d_losses
 
 
@@ -265,8 +276,8 @@ _MIX_CACHE: dict[str, Result] = {}
 
 @experiment("gan_mixtures")
 def gan_mixtures(*, seed: int, losses: list[str] = LOSSES, mixtures: list[str] = ("ring8", "grid25"),
-                 steps: int = 3000, batch_size: int = 256, latent: int = 2, hidden: list[int] = (128, 128, 128),
-                 samples: int = 2500, checks: int = 15) -> Result:
+                 steps: int = 1500, batch_size: int = 256, latent: int = 2, hidden: list[int] = (128, 128, 128),
+                 learning_rate: float = 1e-3, samples: int = 2500, checks: int = 15) -> Result:
     """Every loss on each 2-D mixture: modes captured, high-quality share, D loss vs sample quality."""
     key = json.dumps({k: v for k, v in locals().items()}, sort_keys=True, default=list)
     if key in _MIX_CACHE:
@@ -282,7 +293,7 @@ def gan_mixtures(*, seed: int, losses: list[str] = LOSSES, mixtures: list[str] =
             rng = np.random.default_rng([seed, j])
             keras.utils.set_random_seed(seed)
             gan = GAN(mlp_generator(latent, outputs=2, hidden=tuple(hidden), activation="linear"),
-                      mlp_discriminator(inputs=2, hidden=tuple(hidden)), loss)
+                      mlp_discriminator(inputs=2, hidden=tuple(hidden)), loss, learning_rate=learning_rate)
             x = mixture_sample(mix, 100000, rng)
             probe_rng = np.random.default_rng([seed, j, 1])
             z_probe = probe_rng.standard_normal((samples, latent)).astype("float32")
@@ -356,9 +367,9 @@ def cgan_mnist(*, seed: int, latent: int = 64, g_hidden: list[int] = (256, 512),
     x, y = _mnist_tanh(train_size)
     rng = np.random.default_rng(seed)
     gan = GAN(mlp_generator(latent, hidden=tuple(g_hidden), conditions=10),
-              mlp_discriminator(hidden=tuple(d_hidden), conditions=10), "nonsat")
+              mlp_discriminator(hidden=tuple(d_hidden), conditions=10), "nonsat", classes=10)
     t0 = time.perf_counter()
-    _train(gan, x, steps=steps, batch_size=batch_size, latent=latent, rng=rng, labels=y, classes=10,
+    _train(gan, x, steps=steps, batch_size=batch_size, latent=latent, rng=rng, labels=y,
            every=max(1, steps // 10), label="CGAN")
     seconds = time.perf_counter() - t0
     want = np.repeat(np.arange(10), per_label)
