@@ -1,0 +1,311 @@
+"""7.7 Attention: scaled dot products (ATT-SCALE), heads of a trained translator (ATT-MULTIHEAD),
+position encodings on an order-sensitive task (TRF-POSENC).
+
+ATT-SCALE: queries and keys with independent N(0, 1) entries; for growing d_k the variance of q·k,
+how peaked softmax(q·k) is (largest weight, entropy) and the norm of the gradient that flows back
+through the softmax into q, with and without the 1/√d_k of scaled dot-product attention; and
+whether anything overflows in float16, both for TensorFlow's softmax (which subtracts the row
+maximum) and for a textbook exp(s) / Σ exp(s).
+
+ATT-MULTIHEAD: the Transformer trained for TRF-TRANSLATE (same seed and parameters), run over
+held-out sentences with its own greedy translations as decoder input: each head's attention entropy
+and mean attended distance, the Jensen–Shannon divergence between the heads of a layer (against the
+same measure on the untrained model), and the BLEU lost when one head's output is zeroed.
+
+TRF-POSENC: reversing a sequence of digits with a small encoder (the answer at position i is the
+token at position n-1-i, so it needs to know where each token is), with no position encoding,
+sinusoidal, learned absolute and rotary (RoPE) encodings.
+"""
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from repro import plots, progress
+from repro.experiments.translation import (_fresh, build, config_key, scores, translate,
+                                           trained_transformer)
+from repro.models.transformer import PAD, SOS, sinusoidal_encoding
+from repro.registry import Result, experiment
+
+
+# ------------------------------------------------------------------------------------ ATT-SCALE
+
+@experiment("scaled_dot_product")
+def scaled_dot_product(*, seed: int, dims: tuple[int, ...] = (4, 16, 64, 256, 1024), keys: int = 32,
+                       queries: int = 512, judge_dim: int = 512) -> Result:
+    """Statistics of softmax(q·k) and softmax(q·k/√d_k) for random q, k as d_k grows."""
+    dims = tuple(sorted(set(dims) | {judge_dim}))
+    rng = np.random.default_rng(seed)
+    metrics: dict = {}
+    rows = {s: {"var": [], "max_w": [], "entropy": [], "grad": []} for s in ("unscaled", "scaled")}
+    for dk in dims:
+        q = tf.constant(rng.normal(size=(queries, dk)).astype("float32"))
+        k = tf.constant(rng.normal(size=(keys, dk)).astype("float32"))
+        upstream = tf.constant(rng.normal(size=(queries, keys)).astype("float32"))
+        for name, scale in (("unscaled", 1.0), ("scaled", 1.0 / math.sqrt(dk))):
+            s = tf.matmul(q, k, transpose_b=True) * scale
+            with tf.GradientTape() as tape:
+                tape.watch(s)
+                w = tf.nn.softmax(s, axis=-1)
+                loss = tf.reduce_sum(w * upstream)     # a random downstream use of the weights
+            g = tape.gradient(loss, s)                 # what reaches the scores (and so q and k)
+            w = w.numpy()
+            ent = -np.sum(w * np.log(np.maximum(w, 1e-30)), axis=-1)
+            rows[name]["var"].append(float(np.var(s.numpy())))
+            rows[name]["max_w"].append(float(w.max(axis=-1).mean()))
+            rows[name]["entropy"].append(float(ent.mean()))
+            rows[name]["grad"].append(float(np.linalg.norm(g.numpy(), axis=-1).mean()))
+            if dk == judge_dim:
+                metrics[f"{name}_score_variance"] = rows[name]["var"][-1]
+                metrics[f"{name}_max_weight"] = rows[name]["max_w"][-1]
+                metrics[f"{name}_entropy"] = rows[name]["entropy"][-1]
+                metrics[f"{name}_softmax_grad"] = rows[name]["grad"][-1]
+        # float16: the dot products themselves, TF's softmax, and exp() without the max subtracted.
+        q16, k16 = tf.cast(q, tf.float16), tf.cast(k, tf.float16)
+        for name, scale in (("unscaled", 1.0), ("scaled", 1.0 / math.sqrt(dk))):
+            s16 = tf.matmul(q16, k16, transpose_b=True) * tf.constant(scale, tf.float16)
+            tf_soft = tf.nn.softmax(s16, axis=-1).numpy()
+            naive = tf.exp(s16).numpy()
+            metrics[f"fp16_{name}_scores_nonfinite_d{dk}"] = bool(not np.isfinite(s16.numpy()).all())
+            metrics[f"fp16_{name}_tf_softmax_nonfinite_d{dk}"] = bool(not np.isfinite(tf_soft).all())
+            metrics[f"fp16_{name}_naive_exp_overflow_share_d{dk}"] = float(np.mean(~np.isfinite(naive)))
+    metrics["entropy_uniform"] = math.log(keys)
+    metrics["judge_dim"] = judge_dim
+    metrics["unscaled_variance_over_dk"] = metrics["unscaled_score_variance"] / judge_dim
+    metrics["grad_ratio_unscaled_over_scaled"] = metrics["unscaled_softmax_grad"] / metrics["scaled_softmax_grad"]
+    metrics["fp16_unscaled_naive_exp_overflows"] = metrics[f"fp16_unscaled_naive_exp_overflow_share_d{judge_dim}"] > 0
+    metrics["fp16_scaled_naive_exp_overflows"] = metrics[f"fp16_scaled_naive_exp_overflow_share_d{judge_dim}"] > 0
+    metrics["fp16_unscaled_tf_softmax_nonfinite"] = metrics[f"fp16_unscaled_tf_softmax_nonfinite_d{judge_dim}"]
+
+    fig, _ = plots.figure(10.0, 3.2)
+    fig.clear()
+    axes = fig.subplots(1, 3)
+    for name, style in (("unscaled", "o-"), ("scaled", "s--")):
+        axes[0].semilogx(dims, rows[name]["max_w"], style, base=2, label=name)
+        axes[1].semilogx(dims, rows[name]["entropy"], style, base=2, label=name)
+        axes[2].loglog(dims, rows[name]["grad"], style, base=2, label=name)
+    axes[0].set(xlabel="d_k", ylabel="mean largest weight")
+    axes[1].set(xlabel="d_k", ylabel="entropy (nats)")
+    axes[2].set(xlabel="d_k", ylabel="gradient through softmax")
+    axes[0].legend()
+    table = ["d_k," + ",".join(f"{n}_{m}" for n in rows for m in rows[n])]
+    for i, dk in enumerate(dims):
+        table.append(f"{dk}," + ",".join(f"{rows[n][m][i]:.6g}" for n in rows for m in rows[n]))
+    return Result(metrics=metrics, artifacts={"saturation.png": plots.png(fig),
+                                              "by_dk.csv": "\n".join(table).encode()},
+                  notes=f"{queries} queries × {keys} keys, entries N(0,1); judged at d_k = {judge_dim}")
+
+
+# -------------------------------------------------------------------------------- ATT-MULTIHEAD
+
+def _head_stats(w: np.ndarray, valid_q: np.ndarray, valid_k: np.ndarray, distance: bool) -> dict:
+    """w: (B, H, Tq, Tk) attention weights; valid_*: (B, T) bool. Per-head means over valid queries."""
+    mask = valid_q[:, None, :, None] & valid_k[:, None, None, :]
+    w = np.where(mask, w, 0.0)
+    ent = -np.sum(w * np.log(np.maximum(w, 1e-30)), axis=-1)         # (B, H, Tq)
+    qmask = np.broadcast_to(valid_q[:, None, :], ent.shape)
+    out = {"entropy": [float(ent[:, h][qmask[:, h]].mean()) for h in range(w.shape[1])]}
+    if distance:
+        tq, tk = w.shape[2], w.shape[3]
+        dist = np.abs(np.arange(tq)[:, None] - np.arange(tk)[None, :])
+        d = np.sum(w * dist, axis=-1)
+        out["distance"] = [float(d[:, h][qmask[:, h]].mean()) for h in range(w.shape[1])]
+    # Mean Jensen–Shannon divergence (nats) between every pair of heads, per valid query.
+    heads = w.shape[1]
+    js = []
+    for a in range(heads):
+        for b in range(a + 1, heads):
+            p, q = w[:, a], w[:, b]
+            m = 0.5 * (p + q)
+            kl = lambda x, y: np.sum(np.where(x > 0, x * np.log(np.maximum(x, 1e-30) / np.maximum(y, 1e-30)), 0), -1)
+            js.append(float((0.5 * kl(p, m) + 0.5 * kl(q, m))[valid_q].mean()))
+    out["js"] = float(np.mean(js))
+    return out
+
+
+def _attention_stats(model, src: np.ndarray, tgt_in: np.ndarray) -> dict:
+    model.keep_scores = True
+    model((tf.constant(src), tf.constant(tgt_in)))
+    model.keep_scores = False
+    sv, tv = src != PAD, tgt_in != PAD
+    enc = _head_stats(np.asarray(model.encoder[-1].scores), sv, sv, True)
+    s_self, s_cross = model.decoder[-1].scores
+    dec = _head_stats(np.asarray(s_self), tv, tv, True)
+    cross = _head_stats(np.asarray(s_cross), tv, sv, False)
+    return {"enc_self": enc, "dec_self": dec, "cross": cross}
+
+
+@experiment("attention_heads", datasets=("tatoeba",))
+def attention_heads(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sentences: int = 1000,
+                    train_pairs: int | None = None, min_count: int = 2, d_model: int = 128,
+                    heads: int = 4, ff: int = 512, layers: int = 2, lstm_units: int = 256,
+                    dropout: float = 0.1, epochs: int = 4, batch_size: int = 64,
+                    learning_rate: float = 1e-3, warmup: int = 1000, probe_sentences: int = 300) -> Result:
+    """Per-head entropy, distance and divergence of the last layers; BLEU cost of ablating each head."""
+    cfg = config_key(max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences,
+                     train_pairs=train_pairs, min_count=min_count, d_model=d_model, heads=heads, ff=ff,
+                     layers=layers, lstm_units=lstm_units, dropout=dropout, epochs=epochs,
+                     batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
+    model, d, _ = trained_transformer(seed, cfg)
+    src = d["src_te"][:probe_sentences]
+    refs = d["zh_te"][:probe_sentences].tolist()
+    hyps = translate(model, d, src)
+    ids = np.stack([d["tgt_v"].encode([*h, "<eos>"], d["max_tgt"] + 1) for h in hyps])
+    tgt_in = np.concatenate([np.full((len(ids), 1), SOS, "int32"), ids], axis=1)
+    trained = _attention_stats(model, src, tgt_in)
+    _fresh(seed)
+    untrained = _attention_stats(build("transformer", d, d_model, heads, ff, layers, lstm_units, dropout),
+                                 src, tgt_in)
+
+    metrics: dict = {}
+    for part, st in trained.items():
+        metrics[f"{part}_js_trained"] = st["js"]
+        metrics[f"{part}_js_untrained"] = untrained[part]["js"]
+        metrics[f"{part}_entropy_by_head"] = [round(e, 4) for e in st["entropy"]]
+        metrics[f"{part}_entropy_spread"] = float(max(st["entropy"]) - min(st["entropy"]))
+        if "distance" in st:
+            metrics[f"{part}_distance_by_head"] = [round(x, 3) for x in st["distance"]]
+
+    # Ablation: zero one head's slice of the output projection (kernel (heads, head_dim, d_model)).
+    base_bleu = scores(hyps, refs)[0]
+    metrics["bleu_probe_set"] = base_bleu
+    drops: dict[str, list[float]] = {}
+    modules = {"enc_self": model.encoder[-1].att, "dec_self": model.decoder[-1].self_att,
+               "cross": model.decoder[-1].cross_att}
+    done, total = 0, heads * len(modules)
+    for part, mha in modules.items():
+        kernel = mha._output_dense.kernel
+        saved = kernel.numpy()
+        drops[part] = []
+        for h in range(heads):
+            progress.step(done, total, f"ablating {part} head {h}")
+            ablated = saved.copy()
+            ablated[h] = 0.0
+            kernel.assign(ablated)
+            drops[part].append(base_bleu - scores(translate(model, d, src), refs)[0])
+            kernel.assign(saved)
+            done += 1
+        metrics[f"{part}_ablation_bleu_drop_by_head"] = [round(x, 3) for x in drops[part]]
+    every = [x for v in drops.values() for x in v]
+    metrics["ablation_bleu_drop_max"] = float(max(every))
+    metrics["ablation_bleu_drop_min"] = float(min(every))
+    metrics["ablation_bleu_drop_spread"] = float(max(every) - min(every))
+
+    fig, ax = plots.figure(6.0, 3.2)
+    x = np.arange(heads)
+    for j, part in enumerate(modules):
+        ax.bar(x + (j - 1) * 0.27, drops[part], 0.27, label=part)
+    ax.set_xticks(x, [f"head {h}" for h in range(heads)])
+    ax.set(ylabel="BLEU lost when ablated", title=f"last layer, seed {seed}, {len(refs)} sentences")
+    ax.legend()
+    return Result(metrics=metrics, artifacts={"head_ablation.png": plots.png(fig)},
+                  notes=f"statistics of the last encoder and decoder layer on {len(refs)} held-out sentences "
+                        f"with the model's greedy output as decoder input; untrained = same architecture "
+                        f"at initialisation")
+
+
+# ------------------------------------------------------------------------------------ TRF-POSENC
+
+def _rotate(x: tf.Tensor) -> tf.Tensor:
+    """RoPE (Su et al. 2021) on (B, T, H, dh): rotate pairs (x_2i, x_2i+1) by angle p·θ_i."""
+    t, dh = tf.shape(x)[1], x.shape[-1]
+    theta = 1.0 / (10000.0 ** (np.arange(0, dh, 2) / dh))
+    ang = tf.cast(tf.range(t), tf.float32)[:, None] * tf.constant(theta, tf.float32)[None]   # (T, dh/2)
+    cos, sin = tf.cos(ang)[None, :, None], tf.sin(ang)[None, :, None]
+    x1, x2 = x[..., 0::2], x[..., 1::2]
+    return tf.reshape(tf.stack([x1 * cos - x2 * sin, x1 * sin + x2 * cos], -1), tf.shape(x))
+
+
+class SelfAttention(keras.layers.Layer):
+    """Multi-head self-attention written out, so that RoPE can rotate queries and keys."""
+
+    def __init__(self, d_model: int, heads: int, rotary: bool, **kw):
+        super().__init__(**kw)
+        self.h, self.dh, self.rotary = heads, d_model // heads, rotary
+        self.q, self.k, self.v, self.o = (keras.layers.Dense(d_model) for _ in range(4))
+
+    def call(self, x):
+        b, t = tf.shape(x)[0], tf.shape(x)[1]
+        split = lambda y: tf.reshape(y, (b, t, self.h, self.dh))
+        q, k, v = split(self.q(x)), split(self.k(x)), split(self.v(x))
+        if self.rotary:
+            q, k = _rotate(q), _rotate(k)
+        w = tf.nn.softmax(tf.einsum("bqhd,bkhd->bhqk", q, k) / math.sqrt(self.dh), axis=-1)
+        return self.o(tf.reshape(tf.einsum("bhqk,bkhd->bqhd", w, v), (b, t, self.h * self.dh)))
+
+
+class PositionalEncoder(keras.Model):
+    def __init__(self, encoding: str, vocab: int, length: int, d_model: int, heads: int, layers: int, **kw):
+        super().__init__(**kw)
+        self.encoding = encoding
+        self.embed = keras.layers.Embedding(vocab, d_model)
+        self.pos = keras.layers.Embedding(length, d_model) if encoding == "learned" else None
+        self.pe = tf.constant(sinusoidal_encoding(length, d_model))
+        self.att = [SelfAttention(d_model, heads, encoding == "rotary") for _ in range(layers)]
+        self.ff = [keras.Sequential([keras.layers.Dense(2 * d_model, activation="relu"),
+                                     keras.layers.Dense(d_model)]) for _ in range(layers)]
+        self.norms = [keras.layers.LayerNormalization() for _ in range(2 * layers)]
+        self.out = keras.layers.Dense(vocab)
+
+    def call(self, ids):
+        x = self.embed(ids)
+        t = tf.shape(ids)[1]
+        if self.encoding == "sinusoidal":
+            x = x + self.pe[None, :t]
+        elif self.encoding == "learned":
+            x = x + self.pos(tf.range(t))[None]
+        for i, (att, ff) in enumerate(zip(self.att, self.ff)):
+            x = self.norms[2 * i](x + att(x))
+            x = self.norms[2 * i + 1](x + ff(x))
+        return self.out(x)
+
+
+def reversal_task(n: int, length: int, symbols: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = rng.integers(0, symbols, size=(n, length)).astype("int32")
+    return x, x[:, ::-1].copy()
+
+
+def invariant_bound(x: np.ndarray) -> float:
+    """Accuracy of the best predictor that sees the token at position i and the multiset of the
+    sequence but not positions: P(y_i = v) ∝ count(v) - [v = x_i] (for i ≠ n-1-i)."""
+    n = x.shape[1]
+    counts = np.stack([(x == v).sum(1) for v in range(x.max() + 1)], 1)     # (N, V)
+    best = []
+    for i in range(n):
+        c = counts - (np.arange(counts.shape[1])[None] == x[:, i:i + 1])
+        best.append(c.max(1) / (n - 1) if 2 * i + 1 != n else np.ones(len(x)))
+    return float(np.mean(best))
+
+
+@experiment("position_encodings")
+def position_encodings(*, seed: int, encodings: tuple[str, ...] = ("none", "sinusoidal", "learned", "rotary"),
+                       length: int = 12, symbols: int = 10, train_size: int = 10_000, test_size: int = 2000,
+                       d_model: int = 64, heads: int = 4, layers: int = 2, epochs: int = 8,
+                       batch_size: int = 100, learning_rate: float = 2e-3) -> Result:
+    """Token and whole-sequence accuracy of reversing a digit sequence, per position encoding."""
+    rng = np.random.default_rng(seed)
+    xtr, ytr = reversal_task(train_size, length, symbols, rng)
+    xte, yte = reversal_task(test_size, length, symbols, rng)
+    metrics: dict = {"invariant_bound_accuracy": invariant_bound(xte), "chance_accuracy": 1.0 / symbols}
+    for enc in encodings:
+        _fresh(seed)
+        model = PositionalEncoder(enc, symbols, length, d_model, heads, layers)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        model.fit(xtr, ytr, epochs=epochs, batch_size=batch_size, verbose=0,
+                  callbacks=[progress.epochs(epochs, enc)])
+        pred = np.argmax(model.predict(xte, batch_size=500, verbose=0), -1)
+        metrics[f"{enc}_token_accuracy"] = float(np.mean(pred == yte))
+        metrics[f"{enc}_sequence_accuracy"] = float(np.mean(np.all(pred == yte, axis=1)))
+
+    fig, ax = plots.figure(5.0, 3.2)
+    ax.bar(list(encodings), [metrics[f"{e}_token_accuracy"] for e in encodings])
+    ax.axhline(metrics["invariant_bound_accuracy"], color="grey", ls="--", label="best without positions")
+    ax.set(ylabel="token accuracy", ylim=(0, 1), title=f"reverse {length} digits, seed {seed}")
+    ax.legend()
+    return Result(metrics=metrics, artifacts={"accuracy.png": plots.png(fig)},
+                  notes=f"{layers} layers, d={d_model}, {heads} heads; {train_size} training sequences, "
+                        f"{epochs} epochs, Adam {learning_rate:g}, batch {batch_size}")
