@@ -201,3 +201,17 @@ def test_suite_file_loads_and_names_existing_metrics():
     mixtures = [c for c in s.claims if c.experiment == "gan_mixtures"]
     for profile in ("smoke", "quick", "full"):      # one shared run needs equal parameters
         assert len({m.params_hash(profile) for m in mixtures}) == 1
+
+
+def test_ae_anomaly_end_to_end_flags_a_planted_ecg_anomaly(tiny_mnist, monkeypatch):
+    t = np.arange(3000)
+    ecg = np.sin(2 * np.pi * t / 100)
+    label = np.zeros(3000, "uint8")
+    label[2500:2600] = 1
+    ecg[2500:2600] = np.random.default_rng(0).normal(0, 2, 100)           # noise where a beat should be
+    monkeypatch.setattr(data, "load_mitdb", lambda: (ecg, label))
+    r = autoencoders.ae_anomaly(seed=0, digits=[0, 1], epochs=1, test_size=200, ecg_train_end=2000,
+                                ecg_window=32, ecg_epochs=3)
+    assert r.metrics["ecg_auc"] > 0.9 and r.metrics["ecg_test_anomalous"] == 100
+    assert len(r.metrics["mnist_auc_by_digit"]) == 2
+    assert r.artifacts["mnist_auc_by_digit.csv"].decode().splitlines()[0].startswith("normal_digit,roc_auc")
