@@ -153,7 +153,9 @@ def judge(rule: dict | None, values: list, others: dict[str, list] | None = None
 
 
 def combine(statuses: list[str], checkable: bool = True) -> str:
-    """A claim's verdict from its metrics' statuses."""
+    """A claim's verdict from its metrics' statuses: reproduced when every judged part passes;
+    contradicted when no part passes and at least one fails (a trend that is not significant does not
+    rescue a claim); partially reproduced otherwise (some parts pass, or all merely trend the right way)."""
     if not checkable:
         return NOT_CHECKABLE
     judged = [s for s in statuses if s != "info"]
@@ -161,6 +163,6 @@ def combine(statuses: list[str], checkable: bool = True) -> str:
         return NOT_CHECKABLE
     if all(s == "pass" for s in judged):
         return REPRODUCED
-    if all(s == "fail" for s in judged):
+    if "pass" not in judged and "fail" in judged:
         return CONTRADICTED
     return PARTIAL

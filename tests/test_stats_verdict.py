@@ -71,6 +71,8 @@ def test_combine():
     assert verdict.combine(["pass", "info"]) == verdict.REPRODUCED
     assert verdict.combine(["fail", "fail"]) == verdict.CONTRADICTED
     assert verdict.combine(["pass", "fail"]) == verdict.PARTIAL
-    assert verdict.combine(["weak"]) == verdict.PARTIAL
+    assert verdict.combine(["weak"]) == verdict.PARTIAL                 # trends the right way, not shown
+    assert verdict.combine(["weak", "fail"]) == verdict.CONTRADICTED    # nothing passes, something fails
+    assert verdict.combine(["pass", "weak", "fail"]) == verdict.PARTIAL
     assert verdict.combine(["pass"], checkable=False) == verdict.NOT_CHECKABLE
     assert verdict.direction({"at_most": 1}) == "lower" and verdict.direction({"equal": 1}) is None
