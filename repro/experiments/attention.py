@@ -282,8 +282,8 @@ def invariant_bound(x: np.ndarray) -> float:
 
 @experiment("position_encodings")
 def position_encodings(*, seed: int, encodings: tuple[str, ...] = ("none", "sinusoidal", "learned", "rotary"),
-                       length: int = 12, symbols: int = 10, train_size: int = 10_000, test_size: int = 2000,
-                       d_model: int = 64, heads: int = 4, layers: int = 2, epochs: int = 8,
+                       length: int = 12, symbols: int = 10, train_size: int = 8000, test_size: int = 2000,
+                       d_model: int = 64, heads: int = 4, layers: int = 2, epochs: int = 6,
                        batch_size: int = 100, learning_rate: float = 2e-3) -> Result:
     """Token and whole-sequence accuracy of reversing a digit sequence, per position encoding."""
     rng = np.random.default_rng(seed)
