@@ -27,7 +27,7 @@ import tensorflow as tf
 from repro import plots, progress
 from repro.experiments.translation import (_fresh, build, config_key, scores, translate,
                                            trained_transformer)
-from repro.models.transformer import PAD, SOS, sinusoidal_encoding
+from repro.models.transformer import PAD, SOS, greedy_decode, sinusoidal_encoding
 from repro.registry import Result, experiment
 
 
@@ -153,7 +153,10 @@ def attention_heads(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
     src = d["src_te"][:probe_sentences]
     refs = d["zh_te"][:probe_sentences].tolist()
     hyps = translate(model, d, src)
-    ids = np.stack([d["tgt_v"].encode([*h, "<eos>"], d["max_tgt"] + 1) for h in hyps])
+    # Decoder input: ⟨SOS⟩ + the model's own greedy output (⟨EOS⟩, then padding).
+    ids = np.concatenate([np.pad(o, ((0, 0), (0, d["max_tgt"] + 1 - o.shape[1])))
+                          for o in (greedy_decode(model, src[i:i + 256], d["max_tgt"] + 1)
+                                    for i in range(0, len(src), 256))])
     tgt_in = np.concatenate([np.full((len(ids), 1), SOS, "int32"), ids], axis=1)
     trained = _attention_stats(model, src, tgt_in)
     _fresh(seed)
