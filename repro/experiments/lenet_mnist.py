@@ -2,9 +2,9 @@
 
 Claim (7.2, LeNet5): "在MNIST 60,000训练集上的错误率为0.95%" - 0.95% test error.
 Expected here: about 0.8-1.0% with the modern flavour (ReLU, max pooling, Adam) in 20 epochs, the
-paper's number of passes. Cost: about 7 s an epoch of 60k on 2 CPU cores (tf.data cache + prefetch;
-XLA was 3x slower here on CPU, and Keras turns it off under op determinism anyway), so the full
-profile, 3 seeds x 20 epochs, takes about 7 minutes.
+paper's number of passes. Cost: about 6 s an epoch of 60k on 2 idle CPU cores (tf.data cache +
+prefetch; XLA gave no speed-up in `repro bench` here, and Keras turns it off under op determinism),
+so the full profile, 3 seeds x 20 epochs, takes about 6-8 minutes.
 """
 from __future__ import annotations
 
