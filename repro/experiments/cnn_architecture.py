@@ -24,6 +24,7 @@ import tensorflow as tf
 from keras import layers
 
 from repro.flops import forward_flops
+from repro.kerasutil import dims, fresh
 from repro.models.alexnet import alexnet
 from repro.models.lenet import lenet5
 from repro.models.locally_connected import LocallyConnected2D
@@ -34,15 +35,6 @@ from repro.registry import Result, experiment
 # helpers
 
 
-def _fresh(seed: int) -> None:
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
-
-
-def _dims(shape) -> list[int]:
-    """A Keras shape without its batch axis, as plain ints."""
-    return [int(d) for d in tuple(shape)[1:]]
 
 
 def _rf_formula(specs: list[tuple[str, int, int]]) -> list[int]:
@@ -151,7 +143,7 @@ def cnn_local_params(*, seed: int, input_size: int = 1000, window: int = 10,
                      check_sizes: list = [[20, 4], [12, 3]]) -> Result:
     """Parameter counts of a fully connected, a locally connected (no sharing) and a convolutional
     (shared) layer: the closed formulas, checked against real Keras layers at small sizes."""
-    _fresh(seed)
+    fresh(seed)
     checks = []
     for n, k in check_sizes:
         hidden = n * n                            # one hidden unit per pixel ('same' padding, stride 1)
@@ -208,14 +200,14 @@ def cnn_local_params(*, seed: int, input_size: int = 1000, window: int = 10,
 def conv_output_shapes(*, seed: int, input_size: int = 5, kernel: int = 3) -> Result:
     """Keras Conv2D output sizes for stride 1/2 and valid/same padding on the document's 5x5 / 3x3 example,
     which window positions stride 2 visits, and how often an edge pixel takes part with and without padding."""
-    _fresh(seed)
+    fresh(seed)
     n, k = input_size, kernel
     shapes, formula_ok = {}, True
     for stride in (1, 2):
         for padding in ("valid", "same"):
             conv = layers.Conv2D(1, k, strides=stride, padding=padding)
             model = keras.Sequential([keras.Input((n, n, 1)), conv])
-            shape = _dims(model.outputs[0].shape)[:2]
+            shape = dims(model.outputs[0].shape)[:2]
             shapes[f"{padding}_s{stride}"] = shape
             expect = (n - k) // stride + 1 if padding == "valid" else -(-n // stride)   # floor((n-k)/s)+1, ceil(n/s)
             formula_ok &= shape == [expect, expect]
@@ -274,7 +266,7 @@ def conv_weight_sharing(*, seed: int, input_size: int = 5, kernel: int = 3,
                         doc_example_products: list = [-1, 1, 1, 1]) -> Result:
     """Conv2D's parameter count does not depend on the input size; its output on the 5x5 / 3x3 example
     equals a hand-computed cross-correlation with one 3x3 W; and the document's w*x+b worked example."""
-    _fresh(seed)
+    fresh(seed)
     n, k = input_size, kernel
     counts = {}
     for size in [n] + list(other_sizes):
@@ -334,14 +326,14 @@ def conv_channels(*, seed: int, configs: list = [[1, 1], [3, 6], [3, 16], [16, 3
                   size: int = 8, kernel: int = 3) -> Result:
     """Kernel tensor and output shapes of Conv2D for several (C_in, C_out); an RGB convolution equals the
     sum of one 2-D cross-correlation per channel (plus the bias)."""
-    _fresh(seed)
+    fresh(seed)
     kernel_shapes, out_shapes = [], []
     depth_ok = count_ok = True
     for cin, cout in configs:
         conv = layers.Conv2D(cout, kernel)
         m = keras.Sequential([keras.Input((size, size, cin)), conv])
         ks = [int(d) for d in conv.kernel.shape]
-        os = _dims(m.outputs[0].shape)
+        os = dims(m.outputs[0].shape)
         kernel_shapes.append(ks)
         out_shapes.append(os)
         depth_ok &= ks[2] == cin
@@ -408,11 +400,11 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
                              filters: int = 16, kernel: int = 5, shifts: list = [1, 2]) -> Result:
     """2x2 pooling output shapes, and how similar the features of an image and of its 1-2 pixel shifted
     copy are with and without pooling (random-init convolution + ReLU, cosine similarity)."""
-    _fresh(seed)
+    fresh(seed)
     sizes = [[28, 28, 6], [32, 32, 16], [224, 224, 64], [7, 7, 3]]
-    pooled = [_dims(keras.Sequential([keras.Input(tuple(s)), layers.MaxPooling2D(2)]).outputs[0].shape)
+    pooled = [dims(keras.Sequential([keras.Input(tuple(s)), layers.MaxPooling2D(2)]).outputs[0].shape)
               for s in sizes]
-    avg_pooled = _dims(keras.Sequential([keras.Input((28, 28, 6)), layers.AveragePooling2D(2)]).outputs[0].shape)
+    avg_pooled = dims(keras.Sequential([keras.Input((28, 28, 6)), layers.AveragePooling2D(2)]).outputs[0].shape)
     halves = all(p == [s[0] // 2, s[1] // 2, s[2]] for s, p in zip(sizes, pooled) if s[0] % 2 == 0)
 
     rng = np.random.default_rng(seed)
@@ -476,7 +468,7 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
 def receptive_field_depth(*, seed: int, image_size: int = 224) -> Result:
     """Receptive field after every conv/pool layer of VGG16 (keras.applications, weights=None) and LeNet-5,
     by the recurrence r += (k-1)*jump and measured by gradients through a 1-channel Keras replica."""
-    _fresh(seed)
+    fresh(seed)
     vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(image_size, image_size, 3))
     vgg_specs = _layer_specs(vgg)
     blocks: dict[str, int] = {}
@@ -535,19 +527,19 @@ def receptive_field_depth(*, seed: int, image_size: int = 224) -> Result:
 @experiment("lenet5_layer_census")
 def lenet5_layer_census(*, seed: int, activation: str = "relu", pooling: str = "max") -> Result:
     """Layer shapes and trainable parameter counts of the built LeNet-5."""
-    _fresh(seed)
+    fresh(seed)
     m = lenet5(activation=activation, pooling=pooling)
     c1, s2 = m.get_layer("C1"), m.get_layer("S2")
     kh, kw, cin, cout = (int(d) for d in c1.kernel.shape)
-    table = [[l.name, type(l).__name__, _dims(l.output.shape), int(l.count_params())] for l in m.layers]
+    table = [[l.name, type(l).__name__, dims(l.output.shape), int(l.count_params())] for l in m.layers]
     return Result(
         metrics={
-            "input": _dims(m.inputs[0].shape),
+            "input": dims(m.inputs[0].shape),
             "c1_kernel": [kh, kw, cin, cout],
-            "c1_output": _dims(c1.output.shape),
+            "c1_output": dims(c1.output.shape),
             "c1_params": int(c1.count_params()),
             "c1_params_formula_matches": (kh * kw * cin + 1) * cout == c1.count_params(),
-            "s2_output": _dims(s2.output.shape),
+            "s2_output": dims(s2.output.shape),
             "s2_params": int(s2.count_params()),
             "total_params": int(m.count_params()),
             "layers": table,
@@ -566,7 +558,7 @@ def lenet5_layer_census(*, seed: int, activation: str = "relu", pooling: str = "
 @experiment("alexnet_layer_census")
 def alexnet_layer_census(*, seed: int, dropout: float = 0.5) -> Result:
     """Layer census of an AlexNet built in Keras (single-GPU variant), and the two-GPU grouped variant's size."""
-    _fresh(seed)
+    fresh(seed)
     m = alexnet(dropout=dropout)
     convs = [l for l in m.layers if isinstance(l, layers.Conv2D)]
     dense = [l for l in m.layers if isinstance(l, layers.Dense)]
@@ -575,7 +567,7 @@ def alexnet_layer_census(*, seed: int, dropout: float = 0.5) -> Result:
     order_ok = weighted == [l.name for l in convs] + [l.name for l in dense]
     follows = [m.layers[m.layers.index(d) - 1].name for d in drops]
     total = int(m.count_params())
-    table = [[l.name, type(l).__name__, _dims(l.output.shape), int(l.count_params())] for l in m.layers]
+    table = [[l.name, type(l).__name__, dims(l.output.shape), int(l.count_params())] for l in m.layers]
     del m
     keras.backend.clear_session()
     total_2gpu = int(alexnet(dropout=dropout, groups=2).count_params())
@@ -588,7 +580,7 @@ def alexnet_layer_census(*, seed: int, dropout: float = 0.5) -> Result:
             "has_dropout": bool(drops),
             "n_dropout": len(drops),
             "dropout_follows": follows,
-            "conv_outputs": [_dims(l.output.shape) for l in convs],
+            "conv_outputs": [dims(l.output.shape) for l in convs],
             "total_params": total,
             "total_params_two_gpu": total_2gpu,
             "layers": table,
@@ -606,7 +598,7 @@ def alexnet_layer_census(*, seed: int, dropout: float = 0.5) -> Result:
 @experiment("vgg16_layer_census")
 def vgg16_layer_census(*, seed: int, doc_sequence: list | None = None) -> Result:
     """Conv/Dense census of keras.applications.VGG16(weights=None) and its feature-map sequence."""
-    _fresh(seed)
+    fresh(seed)
     m = keras.applications.VGG16(weights=None)
     convs = [l for l in m.layers if isinstance(l, layers.Conv2D)]
     dense = [l for l in m.layers if isinstance(l, layers.Dense)]
@@ -614,15 +606,15 @@ def vgg16_layer_census(*, seed: int, doc_sequence: list | None = None) -> Result
     block_names = sorted({l.name.split("_")[0] for l in convs}, key=lambda b: int(b[5:]))
     last_conv = [[l for l in convs if l.name.startswith(b + "_")][-1] for b in block_names]
     as_map = lambda shape: shape if len(shape) == 3 else [1, 1] + shape   # noqa: E731  dense n -> 1x1xn
-    inp = _dims(m.inputs[0].shape)
-    conv_stage = [inp] + [_dims(l.output.shape) for l in last_conv] + [_dims(pools[-1].output.shape)] + \
-        [as_map(_dims(l.output.shape)) for l in dense]
-    pool_seq = [inp] + [_dims(l.output.shape) for l in pools] + [as_map(_dims(l.output.shape)) for l in dense]
+    inp = dims(m.inputs[0].shape)
+    conv_stage = [inp] + [dims(l.output.shape) for l in last_conv] + [dims(pools[-1].output.shape)] + \
+        [as_map(dims(l.output.shape)) for l in dense]
+    pool_seq = [inp] + [dims(l.output.shape) for l in pools] + [as_map(dims(l.output.shape)) for l in dense]
     every = [inp]
     for l in m.layers[1:]:
         if isinstance(l, layers.Flatten):
             continue
-        s = as_map(_dims(l.output.shape))
+        s = as_map(dims(l.output.shape))
         if s != every[-1] or isinstance(l, layers.Dense):     # each Dense is a layer of its own
             every.append(s)
     metrics = {
@@ -657,7 +649,7 @@ def vgg16_layer_census(*, seed: int, doc_sequence: list | None = None) -> Result
 def small_vs_large_kernels(*, seed: int, channels: int = 64) -> Result:
     """Two stacked 3x3 Conv2D vs one 5x5: parameters (per channel, with C channels, with/without bias),
     receptive fields (measured) and the number of non-linearities."""
-    _fresh(seed)
+    fresh(seed)
 
     def count(cin, cout, bias, stack):
         m = keras.Sequential([keras.Input((16, 16, cin))] +
@@ -724,7 +716,7 @@ def resnet_stage_census(*, seed: int, models: list = ["ResNet50", "ResNet101", "
                         doc_g: dict = _DOC_G) -> Result:
     """Residual blocks per stage and depth of keras.applications ResNets, and the depth the document's
     g lists imply (3 convolutions per bottleneck block x sum(g) + stem conv + classifier)."""
-    _fresh(seed)
+    fresh(seed)
     metrics: dict = {}
     formula_ok = True
     for name in models:
@@ -763,7 +755,7 @@ def _analytic_flops(m: keras.Model) -> int:
     for l in m.layers:
         if isinstance(l, layers.Conv2D):
             kh, kw, cin_g, cout = (int(d) for d in l.kernel.shape)
-            oh, ow = _dims(l.output.shape)[:2]
+            oh, ow = dims(l.output.shape)[:2]
             total += 2 * kh * kw * cin_g * cout * oh * ow
         elif isinstance(l, layers.Dense):
             nin, nout = (int(d) for d in l.kernel.shape)
@@ -775,7 +767,7 @@ def _analytic_flops(m: keras.Model) -> int:
 def resnet_cost(*, seed: int, models: list = ["ResNet50", "ResNet101", "ResNet152"],
                 image_size: int = 224, batch: int = 4, repeats: int = 3, profile: bool = True) -> Result:
     """Parameters, FLOPs per image (analytic, and TensorFlow's profiler) and CPU forward time of the ResNets."""
-    _fresh(seed)
+    fresh(seed)
     metrics: dict = {}
     x = np.random.default_rng(seed).normal(size=(batch, image_size, image_size, 3)).astype("float32")
     for name in models:
@@ -816,7 +808,7 @@ def conv3d_vs_conv2d(*, seed: int, frames: int = 8, size: int = 32, channels: in
                      filters: int = 4, kernel: int = 3) -> Result:
     """Output shapes of (a) Conv2D on one image, (b) Conv2D on frames stacked as channels, (c) Conv3D on
     the clip, and which frames one output unit depends on (measured by gradients)."""
-    _fresh(seed)
+    fresh(seed)
     t, n, c, f, k = frames, size, channels, filters, kernel
     a = keras.Sequential([keras.Input((n, n, c)), layers.Conv2D(f, k)])
     b = keras.Sequential([keras.Input((n, n, t * c)), layers.Conv2D(f, k)])
@@ -835,7 +827,7 @@ def conv3d_vs_conv2d(*, seed: int, frames: int = 8, size: int = 32, channels: in
     reach_b = frames_reached(b, stacked, lambda y: y[0, centre, centre, 0],
                              lambda g: np.transpose(g[0].reshape(n, n, t, c), (2, 0, 1, 3)))
     reach_c = frames_reached(c3, clip, lambda y: y[0, 0, centre, centre, 0], lambda g: g[0])
-    out_a, out_b, out_c = _dims(a.outputs[0].shape), _dims(b.outputs[0].shape), _dims(c3.outputs[0].shape)
+    out_a, out_b, out_c = dims(a.outputs[0].shape), dims(b.outputs[0].shape), dims(c3.outputs[0].shape)
     return Result(
         metrics={
             "conv2d_image_output": out_a,

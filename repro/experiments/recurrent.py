@@ -16,7 +16,6 @@ solved, test MSE against the 0.167 baseline.
 """
 from __future__ import annotations
 
-import gc
 import time
 
 import keras
@@ -24,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from repro import plots, progress
+from repro.kerasutil import fresh
 from repro.registry import Result, experiment
 
 BASELINE_MSE = 2.0 / 12.0   # Var(U1 + U2) for U ~ Uniform(0, 1): the MSE of always predicting 1.0
@@ -55,11 +55,6 @@ def adding_problem(n: int, length: int, rng: np.random.Generator) -> tuple[np.nd
     return x, y
 
 
-def _fresh(seed: int) -> None:
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
-
 
 class _StopWhenBelow(keras.callbacks.Callback):
     """Stop once the validation loss falls below ``target`` (checked after every 'epoch' of steps)."""
@@ -83,7 +78,7 @@ def train_on_adding(kind: str, length: int, *, seed: int, units: int, batch_size
     x_train, y_train = adding_problem(train_size, length, rng)
     x_val, y_val = adding_problem(512, length, rng)
     x_test, y_test = adding_problem(test_size, length, rng)
-    _fresh(seed)
+    fresh(seed)
     model = keras.Sequential([keras.Input((length, 2)), LAYERS[kind](units), keras.layers.Dense(1)])
     # Adam with gradient-norm clipping, the usual recipe for recurrent nets; the same for all kinds.
     model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0), loss="mse")
@@ -244,7 +239,7 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
     # At initialisation (Keras defaults: Glorot-uniform input kernel, orthogonal recurrent kernel,
     # forget-gate bias 1 for the LSTM).
     for i, kind in enumerate(("rnn", "lstm")):
-        _fresh(seed)
+        fresh(seed)
         cell = CELLS[kind](units)
         cell.build((None, 2))
         measure(f"{kind}_init", cell)
@@ -253,7 +248,7 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
         progress.step(i + 1, 6, f"{kind} at init")
 
     # Recurrent weights scaled up: the spectral norm of W^{hh} becomes `recurrent_scale`.
-    _fresh(seed)
+    fresh(seed)
     cell = CELLS["rnn"](units)
     cell.build((None, 2))
     cell.recurrent_kernel.assign(cell.recurrent_kernel * recurrent_scale)
@@ -264,7 +259,7 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
     # After brief training on the adding problem (short sequences, so that both can learn it).
     x_train, y_train = adding_problem(train_steps * 32, train_length, rng)
     for i, kind in enumerate(("rnn", "lstm")):
-        _fresh(seed)
+        fresh(seed)
         model = keras.Sequential([keras.Input((train_length, 2)), LAYERS[kind](units),
                                   keras.layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0), loss="mse")

@@ -12,25 +12,17 @@ same split. The split keeps each film's reviews on one side and changes with the
 """
 from __future__ import annotations
 
-import gc
 
 import keras
 import numpy as np
 import tensorflow as tf
 
 from repro import data, plots, progress
+from repro.kerasutil import dims, fresh
 from repro.models.text_cnn import sentence_cnn
 from repro.registry import Result, experiment
 
 
-def _fresh(seed: int) -> None:
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
-
-
-def _dims(shape) -> list[int]:
-    return [int(d) for d in tuple(shape)[1:]]
 
 
 def chapter_model_shapes(seq_len: int = 7, embed_dim: int = 5) -> dict:
@@ -46,17 +38,17 @@ def chapter_model_shapes(seq_len: int = 7, embed_dim: int = 5) -> dict:
     outs = [np.asarray(o) for o in probe(x)]
     fmaps, pooled, features, probs = outs[:3], outs[3:6], outs[6], outs[7]
     # Output rows n - h + 1 of a 'valid' 1-D convolution, checked on Keras for other lengths too.
-    rows_ok = all(_dims(sentence_cnn(seq_len=n, embed_dim=embed_dim).get_layer(f"conv_h{h}").output.shape)[0]
+    rows_ok = all(dims(sentence_cnn(seq_len=n, embed_dim=embed_dim).get_layer(f"conv_h{h}").output.shape)[0]
                   == n - h + 1 for n in (5, 7, 12) for h in heights)
     return {
         "sentence_matrix": [seq_len, embed_dim],
         "filter_heights": [int(c.kernel.shape[0]) for c in conv],
         "filters_per_height": [int(c.kernel.shape[-1]) for c in conv],
         "filter_spans_word_vector": all(int(c.kernel.shape[1]) == embed_dim for c in conv),
-        "conv_output_shapes": [_dims(c.output.shape) for c in conv],
-        "pooled_shapes": [_dims(p.output.shape) for p in pool],
-        "feature_vector": _dims(model.get_layer("features").output.shape),
-        "output_shape": _dims(model.output.shape),
+        "conv_output_shapes": [dims(c.output.shape) for c in conv],
+        "pooled_shapes": [dims(p.output.shape) for p in pool],
+        "feature_vector": dims(model.get_layer("features").output.shape),
+        "output_shape": dims(model.output.shape),
         "pool_is_max": bool(all(np.allclose(p, f.max(axis=1)) for p, f in zip(pooled, fmaps))),
         "features_concatenate_pools": bool(np.allclose(features, np.concatenate(pooled, axis=1))),
         "softmax_sums_to_one": bool(np.allclose(probs.sum(axis=1), 1.0, atol=1e-6)),
@@ -103,7 +95,7 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
     labels = labels.astype("int32")
 
     # Sequences of word ids for the CNNs; the vocabulary comes from the training sentences only.
-    _fresh(seed)
+    fresh(seed)
     to_ids = keras.layers.TextVectorization(max_tokens=max_tokens, output_sequence_length=seq_len)
     to_ids.adapt(texts[tr])
     ids = np.asarray(to_ids(texts)).astype("int32")
@@ -117,7 +109,7 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
 
     results = {}
     for name, filters, dropout in (("chapter_cnn", 2, 0.0), ("wide_cnn", wide_filters, wide_dropout)):
-        _fresh(seed)
+        fresh(seed)
         model = sentence_cnn(seq_len=seq_len, embed_dim=embed_dim, vocab_size=vocab, filters=filters,
                              dropout=dropout)
         acc, ran = _fit(model, batches(ids, tr, True), batches(ids, va), batches(ids, te), epochs,
@@ -127,7 +119,7 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
         metrics[f"{name}_params"] = int(model.count_params())
 
     # Bag-of-words logistic regression: TF-IDF of the training vocabulary -> one softmax layer.
-    _fresh(seed)
+    fresh(seed)
     to_bow = keras.layers.TextVectorization(max_tokens=max_tokens, output_mode="tf_idf")
     to_bow.adapt(texts[tr])
 

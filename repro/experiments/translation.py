@@ -14,7 +14,6 @@ and feeds back its own tokens until ⟨EOS⟩, greedily and by beam search. BLEU
 from __future__ import annotations
 
 import functools
-import gc
 import json
 import re
 import time
@@ -25,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from repro import data, plots, progress
+from repro.kerasutil import fresh
 from repro.models.transformer import (EOS, PAD, SOS, UNK, LSTMSeq2Seq, Transformer,
                                       WarmupInverseSqrt, beam_decode, greedy_decode)
 from repro.registry import Result, experiment
@@ -32,11 +32,6 @@ from repro.registry import Result, experiment
 EXAMPLE = "Beijing Winter Games"
 _WORD = re.compile(r"[a-z0-9]+(?:'[a-z]+)?|[^\sa-z0-9]")
 
-
-def _fresh(seed: int) -> None:
-    keras.backend.clear_session()
-    gc.collect()
-    keras.utils.set_random_seed(seed)
 
 
 def tokenize_en(s: str) -> list[str]:
@@ -189,7 +184,7 @@ def encode_english(d: dict, sentences: list[str]) -> np.ndarray:
 def trained_transformer(seed: int, config: str) -> tuple[keras.Model, dict, dict]:
     c = json.loads(config)
     d = prepare(seed, c["max_src"], c["max_tgt"], c["test_sentences"], c["train_pairs"], c["min_count"])
-    _fresh(seed)
+    fresh(seed)
     model = build("transformer", d, c["d_model"], c["heads"], c["ff"], c["layers"], c["lstm_units"], c["dropout"])
     stats = train(model, d, seed, c["epochs"], c["batch_size"], c["learning_rate"], c["warmup"], "transformer")
     return model, d, stats
@@ -212,7 +207,7 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
                      layers=layers, lstm_units=lstm_units, dropout=dropout, epochs=epochs,
                      batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
     trf, d, trf_stats = trained_transformer(seed, cfg)
-    _fresh(seed)
+    fresh(seed)
     lstm = build("lstm", d, d_model, heads, ff, layers, lstm_units, dropout)
     lstm_stats = train(lstm, d, seed, epochs, batch_size, learning_rate, warmup, "lstm")
 
@@ -317,7 +312,7 @@ def seq2seq_throughput(*, seed: int, lengths: tuple[int, ...] = (8, 16, 32, 64),
                 "src_tr": src, "tgt_tr": tgt}
         for kind in ("transformer", "lstm"):
             progress.step(2 * j + (kind == "lstm"), 2 * len(lengths), f"{kind} length {n}")
-            _fresh(seed)
+            fresh(seed)
             model = build(kind, fake, d_model, heads, ff, layers, lstm_units, 0.1)
             if j == 0:
                 metrics[f"{kind}_params"] = int(model.count_params())
