@@ -24,7 +24,7 @@ out = Console()
 err = Console(stderr=True)
 
 VERDICT_STYLE = {"reproduced": "green", "partially reproduced": "yellow", "contradicted": "red",
-                 "not checkable here": "blue", "error": "bold red"}
+                 "inconclusive": "magenta", "not checkable here": "blue", "error": "bold red"}
 
 
 def fail(message: str, code: int = 2) -> None:

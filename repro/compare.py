@@ -15,7 +15,7 @@ MARKS = {
     "?": "in one record only",
     " ": "unchanged",
 }
-_RANK = {verdict.REPRODUCED: 3, verdict.PARTIAL: 2, verdict.NOT_CHECKABLE: 2,
+_RANK = {verdict.REPRODUCED: 3, verdict.PARTIAL: 2, verdict.NOT_CHECKABLE: 2, verdict.INCONCLUSIVE: 2,
          verdict.CONTRADICTED: 1, verdict.ERROR: 0, None: 0}
 
 

@@ -95,7 +95,8 @@ def claim_entry(claim: Claim, profile: str, code_hash: str) -> dict:
         "params": claim.params_for(profile), "params_hash": claim.params_hash(profile),
         "code_hash": code_hash, "checkable": claim.checkable, "reason": claim.reason,
         "metric_specs": {m.name: {"claimed": m.claimed, "rule": m.rule, "better": m.direction,
-                                  "tolerance": m.tolerance, "unit": m.unit} for m in claim.metrics},
+                                  "tolerance": m.tolerance, "unit": m.unit, "precondition": m.precondition}
+                         for m in claim.metrics},
         "runs": {}, "metrics": {}, "verdict": None, "seconds": 0.0,
     }
 
@@ -111,7 +112,7 @@ def summarize(entry: dict) -> None:
         return
     entry.pop("error", None)
     values = {name: [r["metrics"].get(name) for r in runs] for name in entry["metric_specs"]}
-    out, statuses = {}, []
+    out, statuses, preconditions = {}, [], []
     for name, spec in entry["metric_specs"].items():
         vals = values[name]
         m: dict[str, Any] = {"values": vals, "claimed": spec["claimed"]}
@@ -123,9 +124,9 @@ def summarize(entry: dict) -> None:
                 m.update(stats.summary(vals))
             m.update(verdict.judge(spec["rule"], vals, values))
         out[name] = m
-        statuses.append(m["status"])
+        (preconditions if spec.get("precondition") else statuses).append(m["status"])
     entry["metrics"] = out
-    entry["verdict"] = verdict.combine(statuses, entry["checkable"])
+    entry["verdict"] = verdict.combine(statuses, entry["checkable"], preconditions)
 
 
 # ---- tables ---------------------------------------------------------------------------------

@@ -108,7 +108,7 @@ _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
 table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .5em;vertical-align:top;text-align:left}
 th{background:#f3f3f3}.v-reproduced{color:#116611;font-weight:600}.v-partially-reproduced{color:#996600;font-weight:600}
-.v-contradicted{color:#b00;font-weight:600}.v-not-checkable-here{color:#225;font-weight:600}.v-error{color:#b00}
+.v-contradicted{color:#b00;font-weight:600}.v-not-checkable-here{color:#225;font-weight:600}.v-inconclusive{color:#737;font-weight:600}.v-error{color:#b00}
 code{background:#f6f6f6;padding:0 .2em}.claim{border-top:1px solid #ddd;margin-top:1.5em}img{max-width:520px;margin:.3em;border:1px solid #eee}
 .src{color:#555}.mark{font-family:monospace;font-weight:bold}
 """

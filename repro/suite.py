@@ -23,8 +23,8 @@ DEFAULT_SEEDS = {"smoke": 1, "quick": 1, "full": 3}
 
 _SUITE_KEYS = {"suite", "version", "title", "section", "profiles", "claims"}
 _CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "experiment", "version", "params",
-               "profiles", "metrics", "checkable", "reason"}
-_METRIC_KEYS = {"claimed", "rule", "better", "tolerance", "unit"}
+               "profiles", "seeds", "metrics", "checkable", "reason"}
+_METRIC_KEYS = {"claimed", "rule", "better", "tolerance", "unit", "precondition"}
 
 
 class SuiteError(Exception):
@@ -47,6 +47,7 @@ class Metric:
     better: str | None = None       # 'higher' | 'lower' | None, for compare
     tolerance: float | None = None  # absolute, for compare; else derived from the seeds' spread
     unit: str = ""
+    precondition: bool = False   # must pass for the claim's verdict to mean anything (else inconclusive)
 
     @property
     def direction(self) -> str | None:
@@ -69,6 +70,7 @@ class Claim:
     checkable: bool = True
     reason: str = ""
     chapter: str = ""   # the chapter section ('7.2') when it differs from the suite's
+    seeds: dict = dataclasses.field(default_factory=dict)   # profile -> seed count, over the suite's
 
     @property
     def deterministic(self) -> bool:
@@ -100,7 +102,7 @@ class Suite:
     def seeds_for(self, claim: Claim, profile: str, override: int | None = None) -> list[int]:
         if claim.deterministic:
             return [0]
-        return list(range(override if override else self.seeds[profile]))
+        return list(range(override if override else claim.seeds.get(profile, self.seeds[profile])))
 
 
 def _require(cond: bool, path: Path, msg: str, claim: str | None = None, field: str | None = None) -> None:
@@ -131,8 +133,11 @@ def _metric(path: Path, cid: str, name: str, spec: Any) -> Metric:
     tol = spec.get("tolerance")
     _require(tol is None or (isinstance(tol, (int, float)) and tol >= 0), path,
              "must be a non-negative number", cid, field + ".tolerance")
+    pre = spec.get("precondition", False)
+    _require(isinstance(pre, bool), path, "must be true or false", cid, field + ".precondition")
+    _require(not pre or rule is not None, path, "a precondition needs a rule to check", cid, field + ".precondition")
     return Metric(name=name, claimed=spec.get("claimed"), rule=rule, better=better, tolerance=tol,
-                  unit=str(spec.get("unit", "")))
+                  unit=str(spec.get("unit", "")), precondition=pre)
 
 
 def _claim(path: Path, suite: str, i: int, raw: Any) -> Claim:
@@ -152,10 +157,18 @@ def _claim(path: Path, suite: str, i: int, raw: Any) -> Claim:
     for prof, over in profiles.items():
         _require(prof in PROFILES, path, f"unknown profile; use one of {', '.join(PROFILES)}", cid, f"profiles.{prof}")
         _require(isinstance(over, dict), path, "must be a mapping of parameter overrides", cid, f"profiles.{prof}")
+    seeds = raw.get("seeds") or {}
+    _require(isinstance(seeds, dict), path, "must map a profile name to a seed count, e.g. {full: 5}", cid, "seeds")
+    for prof, n in seeds.items():
+        _require(prof in PROFILES, path, f"unknown profile; use one of {', '.join(PROFILES)}", cid, f"seeds.{prof}")
+        _require(isinstance(n, int) and not isinstance(n, bool) and n >= 1, path, "must be a positive integer",
+                 cid, f"seeds.{prof}")
     metrics = raw.get("metrics")
     _require(isinstance(metrics, dict) and metrics, path, "a claim needs at least one metric", cid, "metrics")
     parsed = tuple(_metric(path, cid, str(n), s) for n, s in metrics.items())
     names = {m.name for m in parsed}
+    _require(any(m.rule and not m.precondition for m in parsed) or not any(m.precondition for m in parsed), path,
+             "a claim with a precondition needs at least one judged metric besides it", cid, "metrics")
     for m in parsed:
         if m.rule and verdict.rule_kind(m.rule) == "paired":
             _require(m.rule["paired"]["than"] in names, path, "names a metric this claim does not have",
@@ -169,7 +182,7 @@ def _claim(path: Path, suite: str, i: int, raw: Any) -> Claim:
                  claim=raw["claim"], experiment=raw["experiment"], version=raw["version"],
                  params=dict(params), profiles={k: dict(v) for k, v in profiles.items()},
                  metrics=parsed, checkable=checkable, reason=reason or "",
-                 chapter=str(raw.get("chapter", "")))
+                 chapter=str(raw.get("chapter", "")), seeds=dict(seeds))
 
 
 def check_experiments(suite: Suite) -> None:

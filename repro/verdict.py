@@ -11,6 +11,10 @@ A rule is a one-key mapping from a suite file:
 Numeric rules judge the mean over seeds. Each metric gets a status:
   pass / fail, or weak (a paired difference in the claimed direction whose interval still
   includes zero, or that rests on a single seed), or info (reported, no rule).
+
+A metric marked `precondition: true` in the suite checks that the experiment reached the state the
+claim is about (a GAN whose samples land on the data at all, a generator that draws digits). When a
+precondition does not pass, the claim is `inconclusive`: the measurement says nothing either way.
 """
 from __future__ import annotations
 
@@ -22,9 +26,10 @@ from repro import stats
 REPRODUCED = "reproduced"
 PARTIAL = "partially reproduced"
 CONTRADICTED = "contradicted"
+INCONCLUSIVE = "inconclusive"
 NOT_CHECKABLE = "not checkable here"
 ERROR = "error"
-VERDICTS = (REPRODUCED, PARTIAL, CONTRADICTED, NOT_CHECKABLE, ERROR)
+VERDICTS = (REPRODUCED, PARTIAL, CONTRADICTED, INCONCLUSIVE, NOT_CHECKABLE, ERROR)
 
 RULE_KINDS = ("equal", "at_most", "at_least", "approx", "between", "paired")
 
@@ -152,12 +157,15 @@ def judge(rule: dict | None, values: list, others: dict[str, list] | None = None
     return {"status": "pass" if ok else "fail", "detail": f"mean {m:.4g} {'meets' if ok else 'misses'} {describe(rule)}"}
 
 
-def combine(statuses: list[str], checkable: bool = True) -> str:
-    """A claim's verdict from its metrics' statuses: reproduced when every judged part passes;
-    contradicted when no part passes and at least one fails (a trend that is not significant does not
-    rescue a claim); partially reproduced otherwise (some parts pass, or all merely trend the right way)."""
+def combine(statuses: list[str], checkable: bool = True, preconditions: list[str] = ()) -> str:
+    """A claim's verdict from its metrics' statuses: inconclusive when a precondition does not pass;
+    reproduced when every judged part passes; contradicted when no part passes and at least one fails
+    (a trend that is not significant does not rescue a claim); partially reproduced otherwise (some
+    parts pass, or all merely trend the right way)."""
     if not checkable:
         return NOT_CHECKABLE
+    if any(s != "pass" for s in preconditions):
+        return INCONCLUSIVE
     judged = [s for s in statuses if s != "info"]
     if not judged:
         return NOT_CHECKABLE

@@ -81,6 +81,18 @@ def test_a_failing_experiment_is_recorded_as_error(workspace):
     assert rec["claims"]["TOY-SCORE"]["verdict"] == "reproduced"
 
 
+def test_a_failed_precondition_makes_the_claim_inconclusive(workspace):
+    # TOY-PAIRED's score beats its baseline (pass), but the baseline must reach 0.9 first, and does not
+    head, _ = (workspace / "suites" / "toy.yaml").read_text().rstrip().rsplit("baseline: {}", 1)
+    text = head + "baseline: {rule: {at_least: 0.9}, precondition: true}\n"
+    (workspace / "suites" / "toy.yaml").write_text(text)
+    rec = record.load(_run(workspace))
+    e = rec["claims"]["TOY-PAIRED"]
+    assert e["metrics"]["score"]["status"] == "pass" and e["metrics"]["baseline"]["status"] == "fail"
+    assert e["verdict"] == "inconclusive" and e["metric_specs"]["baseline"]["precondition"] is True
+    assert rec["claims"]["TOY-SCORE"]["verdict"] == "reproduced"
+
+
 def test_fewer_seeds_later_drop_the_extra_seeds_from_statistics(workspace):
     _run(workspace, seeds=3, profile="quick")
     rec = record.load(_run(workspace, seeds=2, profile="quick"))

@@ -75,4 +75,8 @@ def test_combine():
     assert verdict.combine(["weak", "fail"]) == verdict.CONTRADICTED    # nothing passes, something fails
     assert verdict.combine(["pass", "weak", "fail"]) == verdict.PARTIAL
     assert verdict.combine(["pass"], checkable=False) == verdict.NOT_CHECKABLE
+    # a precondition that does not pass makes the judged parts meaningless, whichever way they went
+    assert verdict.combine(["fail"], preconditions=["fail"]) == verdict.INCONCLUSIVE
+    assert verdict.combine(["pass"], preconditions=["weak"]) == verdict.INCONCLUSIVE
+    assert verdict.combine(["fail"], preconditions=["pass"]) == verdict.CONTRADICTED
     assert verdict.direction({"at_most": 1}) == "lower" and verdict.direction({"equal": 1}) is None

@@ -96,3 +96,27 @@ def test_every_shipped_suite_is_valid_and_names_registered_claims():
         for s in loaded:
             for c in s.claims:
                 assert c.id in known, f"{s.path.name}: {c.id} is not in CLAIMS.md"
+
+
+def test_a_claim_can_set_its_own_seed_count(workspace):
+    text = SUITE.replace("    params: {tag: paired}\n", "    params: {tag: paired}\n    seeds: {full: 5}\n")
+    s = suites.load(write_suite(workspace, text))
+    assert s.seeds_for(s.claim("TOY-PAIRED"), "full") == [0, 1, 2, 3, 4]
+    assert s.seeds_for(s.claim("TOY-PAIRED"), "quick") == [0, 1]          # the suite's count elsewhere
+    assert s.seeds_for(s.claim("TOY-SCORE"), "full") == [0, 1, 2]
+    assert s.seeds_for(s.claim("TOY-PAIRED"), "full", override=2) == [0, 1]  # --seeds still wins
+
+
+@pytest.mark.parametrize("seeds,field", [("{ful: 5}", "seeds.ful"), ("{full: 0}", "seeds.full"),
+                                         ("5", "seeds")])
+def test_bad_claim_seeds_are_refused(workspace, seeds, field):
+    msg = _broken(workspace, "    params: {tag: paired}\n", f"    params: {{tag: paired}}\n    seeds: {seeds}\n")
+    assert "claim TOY-PAIRED" in msg and f"field '{field}'" in msg
+
+
+def test_a_precondition_needs_a_rule_and_a_judged_metric_beside_it(workspace):
+    msg = _broken(workspace, "      baseline: {}\n  - id: TOY-PAIRED", "      baseline: {precondition: true}\n  - id: TOY-PAIRED")
+    assert "field 'metrics.baseline.precondition'" in msg and "needs a rule" in msg
+    msg = _broken(workspace, "      score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}",
+                  "      score: {claimed: 0.5, rule: {at_least: 0.5}, precondition: true}")
+    assert "field 'metrics'" in msg and "judged metric besides" in msg
