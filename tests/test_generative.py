@@ -121,6 +121,27 @@ def test_dcgan_shapes():
     assert x.shape == (3, 784) and d(x).shape == (3, 1)
 
 
+def test_conditional_dcgan_sees_the_label():
+    tf.keras.utils.set_random_seed(0)
+    g, d = dcgan_generator(16, width=8, conditions=10), dcgan_discriminator(width=8, conditions=10)
+    z, labels = np.zeros((2, 16), "float32"), np.eye(10, dtype="float32")[[3, 7]]
+    x = g(np.concatenate([z, labels], 1)).numpy()
+    assert x.shape == (2, 784) and not np.allclose(x[0], x[1])        # same noise, different label
+    same_image = np.concatenate([np.repeat(x[:1], 2, 0), labels], 1)
+    out = d(same_image).numpy()
+    assert out.shape == (2, 1) and out[0, 0] != out[1, 0]             # same image, different label
+
+
+def test_learning_rate_decays_to_its_final_value():
+    gan = gans.GAN(mlp_generator(2, outputs=2, hidden=(8,), activation="linear"),
+                   mlp_discriminator(inputs=2, hidden=(8,)), "wgan_gp", learning_rate=1e-3,
+                   final_learning_rate=1e-4, steps=100)
+    assert float(gan.g_opt.learning_rate) == pytest.approx(1e-3)
+    gan.g_opt.iterations.assign(100)
+    gan.d_opt.iterations.assign(500)                                   # 5 critic steps per G step
+    assert float(gan.g_opt.learning_rate) == pytest.approx(1e-4) and float(gan.d_opt.learning_rate) == pytest.approx(1e-4)
+
+
 def test_gan_training_is_deterministic_for_a_seed():
     def run(seed):
         tf.keras.utils.set_random_seed(seed)
@@ -168,10 +189,13 @@ def test_scorer_and_cgan_end_to_end(tiny_mnist):
     sc = mnist_scoring.scorer(seed=0, train_size=600, epochs=2, reference_size=200)
     assert sc.test_accuracy > 0.8                                               # the block is easy to read
     assert mnist_scoring.scorer(seed=0, train_size=600, epochs=2, reference_size=200) is sc   # cached
-    r = gans.cgan_mnist(seed=0, latent=8, g_hidden=[16], d_hidden=[16], train_size=200, steps=3, batch_size=16,
-                        per_label=5, scorer_train_size=600, scorer_epochs=2, reference_size=200)
-    assert 0 <= r.metrics["label_accuracy"] <= 1 and len(r.metrics["label_accuracy_by_digit"]) == 10
-    assert r.metrics["cgan_fid"] > 0
+    r = gans.cgan_mnist(seed=0, latent=8, width=8, g_hidden=[16], d_hidden=[16], train_size=200, steps=3,
+                        batch_size=16, per_label=5, scorer_train_size=600, scorer_epochs=2, reference_size=200)
+    for arch in gans.CGAN_ARCHS:
+        assert 0 <= r.metrics[f"{arch}_label_accuracy"] <= 1 and len(r.metrics[f"{arch}_label_accuracy_by_digit"]) == 10
+        assert r.metrics[f"{arch}_fid"] > 0 and r.artifacts[f"{arch}_cgan_samples.png"][:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="archs must be among"):
+        gans.cgan_mnist(seed=0, archs=["resnet"])
 
 
 def test_gan_mixtures_reuses_its_run_for_the_three_claims():

@@ -7,7 +7,8 @@ Losses (D returns a logit, or a critic value for WGAN-GP):
   wgan_gp   D: D(G(z)) − D(x) + 10(‖∇D(x̂)‖ − 1)²; G: −D(G(z)), 5 critic steps per G step (Gulrajani et al. 2017)
 Optimisers: Adam(2e-4, β1 = 0.5) (DCGAN's setting, also LSGAN's) for the first three, Adam(1e-4, β = (0.5, 0.9))
 for WGAN-GP (its paper's). Noise comes from numpy generators seeded by the claim's seed.
-The 2-D mixtures use one learning rate, 1e-3, for all four losses (the step budget is short).
+The 2-D mixtures use one schedule for all four losses: Adam 1e-3 decaying exponentially to 1e-4 (the step
+budget is short; the large rate finds the modes, the small one lets samples settle into them).
 """
 from __future__ import annotations
 
@@ -26,10 +27,16 @@ from repro.registry import Result, experiment
 LOSSES = ("minimax", "nonsat", "lsgan", "wgan_gp")
 
 
-def _optimizer(loss: str, learning_rate: float | None = None) -> keras.optimizers.Optimizer:
+def _optimizer(loss: str, learning_rate: float | None = None, decay: tuple[float, int] | None = None
+               ) -> keras.optimizers.Optimizer:
+    """Adam as in each loss's paper; `decay` = (final rate, updates): exponential decay to that rate."""
+    lr = learning_rate or (1e-4 if loss == "wgan_gp" else 2e-4)
+    if decay is not None:
+        final, updates = decay
+        lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=updates, decay_rate=final / lr)
     if loss == "wgan_gp":
-        return keras.optimizers.Adam(learning_rate or 1e-4, beta_1=0.5, beta_2=0.9)
-    return keras.optimizers.Adam(learning_rate or 2e-4, beta_1=0.5)
+        return keras.optimizers.Adam(lr, beta_1=0.5, beta_2=0.9)
+    return keras.optimizers.Adam(lr, beta_1=0.5)
 
 
 def _d_loss(loss: str, real, fake):
@@ -55,12 +62,14 @@ class GAN:
     inputs (CGAN). Each generator step follows `n_critic` discriminator steps (5 for WGAN-GP, else 1)."""
 
     def __init__(self, G: keras.Model, D: keras.Model, loss: str, *, classes: int = 0, gp_weight: float = 10.0,
-                 learning_rate: float | None = None):
+                 learning_rate: float | None = None, final_learning_rate: float | None = None, steps: int = 0):
         self.G, self.D, self.loss, self.classes = G, D, loss, classes
-        self.g_opt, self.d_opt = _optimizer(loss, learning_rate), _optimizer(loss, learning_rate)
+        self.n_critic = n_critic = 5 if loss == "wgan_gp" else 1
+        decays = [(final_learning_rate, steps), (final_learning_rate, steps * n_critic)] \
+            if final_learning_rate else [None, None]
+        self.g_opt, self.d_opt = (_optimizer(loss, learning_rate, d) for d in decays)
         self.g_opt.build(G.trainable_variables)
         self.d_opt.build(D.trainable_variables)
-        self.n_critic = n_critic = 5 if loss == "wgan_gp" else 1
         gp = loss == "wgan_gp"
 
         def cond(labels):
@@ -276,9 +285,11 @@ _MIX_CACHE: dict[str, Result] = {}
 
 @experiment("gan_mixtures")
 def gan_mixtures(*, seed: int, losses: list[str] = LOSSES, mixtures: list[str] = ("ring8", "grid25"),
-                 steps: int = 1500, batch_size: int = 256, latent: int = 2, hidden: list[int] = (128, 128, 128),
-                 learning_rate: float = 1e-3, samples: int = 2500, checks: int = 15) -> Result:
-    """Every loss on each 2-D mixture: modes captured, high-quality share, D loss vs sample quality."""
+                 steps: int = 6000, batch_size: int = 256, latent: int = 2, hidden: list[int] = (128, 128, 128),
+                 learning_rate: float = 1e-3, final_learning_rate: float | None = 1e-4, samples: int = 2500,
+                 checks: int = 15) -> Result:
+    """Every loss on each 2-D mixture: modes captured, high-quality share, D loss vs sample quality.
+    Adam starts at `learning_rate` and decays exponentially to `final_learning_rate` (None: constant)."""
     key = json.dumps({k: v for k, v in locals().items()}, sort_keys=True, default=list)
     if key in _MIX_CACHE:
         return _MIX_CACHE[key]
@@ -293,7 +304,8 @@ def gan_mixtures(*, seed: int, losses: list[str] = LOSSES, mixtures: list[str] =
             rng = np.random.default_rng([seed, j])
             keras.utils.set_random_seed(seed)
             gan = GAN(mlp_generator(latent, outputs=2, hidden=tuple(hidden), activation="linear"),
-                      mlp_discriminator(inputs=2, hidden=tuple(hidden)), loss, learning_rate=learning_rate)
+                      mlp_discriminator(inputs=2, hidden=tuple(hidden)), loss, learning_rate=learning_rate,
+                      final_learning_rate=final_learning_rate, steps=steps)
             x = mixture_sample(mix, 100000, rng)
             probe_rng = np.random.default_rng([seed, j, 1])
             z_probe = probe_rng.standard_normal((samples, latent)).astype("float32")
@@ -329,9 +341,13 @@ def gan_mixtures(*, seed: int, losses: list[str] = LOSSES, mixtures: list[str] =
     for loss in losses:
         metrics[f"{loss}_loss_quality_corr"] = float(np.mean([metrics[f"{loss}_loss_quality_corr_{m}"]
                                                               for m in mixtures]))
+        # Did this GAN train at all? Its worst high-quality share over the mixtures (a precondition).
+        metrics[f"{loss}_hq_share_min"] = float(min(metrics[f"{loss}_hq_share_{m}"] for m in mixtures))
     result = Result(metrics=metrics, artifacts=artifacts,
                     notes=f"G {latent}-{'-'.join(map(str, hidden))}-2, D 2-{'-'.join(map(str, hidden))}-1, "
-                          f"{steps} G steps of batch {batch_size}; {samples} samples scored")
+                          f"{steps} G steps of batch {batch_size}, Adam {learning_rate:g}"
+                          f"{f' decaying to {final_learning_rate:g}' if final_learning_rate else ''}; "
+                          f"{samples} samples scored")
     _MIX_CACHE[key] = result
     return result
 
@@ -357,36 +373,55 @@ def _sample_grid(x01: np.ndarray, rows: int, title: str) -> bytes:
     return plots.png(fig)
 
 
+CGAN_ARCHS = ("dcgan", "mlp")
+
+
 @experiment("cgan_mnist", datasets=("mnist",))
-def cgan_mnist(*, seed: int, latent: int = 64, g_hidden: list[int] = (256, 512), d_hidden: list[int] = (512, 256),
-               train_size: int = 20000, steps: int = 5000, batch_size: int = 128, per_label: int = 200,
-               scorer_train_size: int = 20000, scorer_epochs: int = 2, reference_size: int = 5000) -> Result:
-    """A conditional MLP GAN (one-hot label concatenated to G's noise and D's input), non-saturating loss;
-    a real-MNIST classifier reads the digits generated for each requested label."""
+def cgan_mnist(*, seed: int, archs: list[str] = CGAN_ARCHS, latent: int = 64, width: int = 64,
+               g_hidden: list[int] = (256, 512), d_hidden: list[int] = (512, 256), train_size: int = 20000,
+               steps: int = 3000, batch_size: int = 64, per_label: int = 200, scorer_train_size: int = 20000,
+               scorer_epochs: int = 2, reference_size: int = 5000) -> Result:
+    """Conditional GANs, non-saturating loss, the same data, optimiser, batch and steps. The one-hot label
+    is appended to G's noise and enters D with the image: `dcgan` as ten constant channels beside the
+    image (convolutional G and D as in dcgan_vs_mlp); `mlp` appended to the flat image (Mirza &
+    Osindero's design). A real-MNIST classifier reads the digits generated for each requested label."""
+    unknown = set(archs) - set(CGAN_ARCHS)
+    if unknown:
+        raise ValueError(f"archs must be among {CGAN_ARCHS}, got {sorted(unknown)}")
     sc = scorer(seed=seed, train_size=scorer_train_size, epochs=scorer_epochs, reference_size=reference_size)
     x, y = _mnist_tanh(train_size)
-    rng = np.random.default_rng(seed)
-    gan = GAN(mlp_generator(latent, hidden=tuple(g_hidden), conditions=10),
-              mlp_discriminator(hidden=tuple(d_hidden), conditions=10), "nonsat", classes=10)
-    t0 = time.perf_counter()
-    _train(gan, x, steps=steps, batch_size=batch_size, latent=latent, rng=rng, labels=y,
-           every=max(1, steps // 10), label="CGAN")
-    seconds = time.perf_counter() - t0
     want = np.repeat(np.arange(10), per_label)
-    out = _to01(gan.sample(rng.standard_normal((len(want), latent)).astype("float32"),
-                           np.eye(10, dtype="float32")[want]))
-    pred = sc.probabilities(out).argmax(1)
-    per = [float(np.mean(pred[want == d] == d)) for d in range(10)]
-    metrics = {"label_accuracy": float(np.mean(pred == want)), "min_label_accuracy": float(min(per)),
-               "label_accuracy_by_digit": [round(a, 4) for a in per], "chance_accuracy": 0.1,
-               "scorer_test_accuracy": sc.test_accuracy, "train_seconds": seconds}
-    metrics |= sc.score(out, "cgan")
-    grid = np.concatenate([out[want == d][:10] for d in range(10)])
-    return Result(metrics=metrics,
-                  artifacts={"cgan_samples.png": _sample_grid(grid, 10, f"CGAN: row d = requested digit d, seed {seed}")},
-                  notes=f"{len(x)} MNIST images; G {latent}+10-{'-'.join(map(str, g_hidden))}-784, "
-                        f"D 784+10-{'-'.join(map(str, d_hidden))}-1; {steps} steps of batch {batch_size}; "
-                        f"{per_label} samples per label")
+    metrics: dict = {"chance_accuracy": 0.1, "scorer_test_accuracy": sc.test_accuracy}
+    artifacts, notes = {}, []
+    for arch in archs:
+        keras.utils.set_random_seed(seed)
+        rng = np.random.default_rng(seed)
+        if arch == "dcgan":
+            G, D = dcgan_generator(latent, width=width, conditions=10), dcgan_discriminator(width=width, conditions=10)
+        else:
+            G, D = (mlp_generator(latent, hidden=tuple(g_hidden), conditions=10),
+                    mlp_discriminator(hidden=tuple(d_hidden), conditions=10))
+        gan = GAN(G, D, "nonsat", classes=10)
+        t0 = time.perf_counter()
+        _train(gan, x, steps=steps, batch_size=batch_size, latent=latent, rng=rng, labels=y,
+               every=max(1, steps // 10), label=f"{arch} CGAN")
+        seconds = time.perf_counter() - t0
+        out = _to01(gan.sample(rng.standard_normal((len(want), latent)).astype("float32"),
+                               np.eye(10, dtype="float32")[want]))
+        pred = sc.probabilities(out).argmax(1)
+        per = [float(np.mean(pred[want == d] == d)) for d in range(10)]
+        metrics |= {f"{arch}_label_accuracy": float(np.mean(pred == want)), f"{arch}_min_label_accuracy": min(per),
+                    f"{arch}_label_accuracy_by_digit": [round(a, 4) for a in per],
+                    f"{arch}_train_seconds": seconds, f"{arch}_g_params": int(G.count_params()),
+                    f"{arch}_d_params": int(D.count_params())}
+        metrics |= sc.score(out, arch)
+        grid = np.concatenate([out[want == d][:10] for d in range(10)])
+        artifacts[f"{arch}_cgan_samples.png"] = _sample_grid(
+            grid, 10, f"{arch} CGAN: row d = requested digit d, seed {seed}")
+        notes.append(f"{arch}: G {G.count_params()}, D {D.count_params()} parameters")
+    return Result(metrics=metrics, artifacts=artifacts,
+                  notes=f"{len(x)} MNIST images; {'; '.join(notes)}; {steps} steps of batch {batch_size}, "
+                        f"Adam(2e-4, β1 0.5); {per_label} samples per label")
 
 
 @experiment("dcgan_vs_mlp", datasets=("mnist",))

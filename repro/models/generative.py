@@ -58,9 +58,10 @@ def mlp_discriminator(*, inputs: int = 784, hidden: Sequence[int] = (512, 256),
     return keras.Model(x_in, layers.Dense(1)(x))
 
 
-def dcgan_generator(latent: int, *, width: int = 64) -> keras.Model:
-    """Radford et al.'s recipe scaled to 28x28: Dense -> 7x7xW, two stride-2 transposed convs, BN+ReLU, tanh."""
-    z = keras.Input((latent,))
+def dcgan_generator(latent: int, *, width: int = 64, conditions: int = 0) -> keras.Model:
+    """Radford et al.'s recipe scaled to 28x28: Dense -> 7x7xW, two stride-2 transposed convs, BN+ReLU, tanh.
+    With `conditions` > 0 the input is z followed by a one-hot label (CGAN)."""
+    z = keras.Input((latent + conditions,))
     x = layers.Dense(7 * 7 * width, use_bias=False)(z)
     x = layers.ReLU()(layers.BatchNormalization()(x))
     x = layers.Reshape((7, 7, width))(x)
@@ -70,10 +71,14 @@ def dcgan_generator(latent: int, *, width: int = 64) -> keras.Model:
     return keras.Model(z, layers.Reshape((784,))(x))
 
 
-def dcgan_discriminator(*, width: int = 64) -> keras.Model:
-    """Two stride-2 convs with LeakyReLU (no pooling, as in DCGAN), then one logit."""
-    x_in = keras.Input((784,))
-    x = layers.Reshape((28, 28, 1))(x_in)
+def dcgan_discriminator(*, width: int = 64, conditions: int = 0) -> keras.Model:
+    """Two stride-2 convs with LeakyReLU (no pooling, as in DCGAN), then one logit. With `conditions` > 0
+    the input is the image followed by a one-hot label, which enters as constant extra channels."""
+    x_in = keras.Input((784 + conditions,))
+    x = layers.Reshape((28, 28, 1))(x_in[:, :784])
+    if conditions:
+        label_maps = layers.Reshape((28, 28, conditions))(layers.RepeatVector(28 * 28)(x_in[:, 784:]))
+        x = layers.Concatenate()([x, label_maps])
     x = layers.LeakyReLU(0.2)(layers.Conv2D(width // 2, 4, strides=2, padding="same")(x))
     x = layers.LeakyReLU(0.2)(layers.Conv2D(width, 4, strides=2, padding="same")(x))
     return keras.Model(x_in, layers.Dense(1)(layers.Flatten()(x)))
