@@ -97,7 +97,7 @@ def _short(text: str, limit: int = 48) -> str:
 def _claimed_text(spec: dict) -> str:
     from repro import verdict
 
-    rule = verdict.describe(spec["rule"])
+    rule = records.rule_text(spec)
     if spec["claimed"] is None:
         return rule
     claimed = records._fmt(spec["claimed"])

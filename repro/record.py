@@ -159,6 +159,12 @@ def measured_text(m: dict) -> str:
     return _fmt(vals[0]) if vals else ""
 
 
+def rule_text(spec: dict) -> str:
+    """The rule as people read it; a precondition says so."""
+    text = verdict.describe(spec["rule"])
+    return f"precondition: {text}" if spec.get("precondition") else text
+
+
 def rows(record: dict) -> list[dict]:
     """One row per (claim, metric): the long table behind CSV and Markdown."""
     out = []
@@ -171,7 +177,7 @@ def rows(record: dict) -> list[dict]:
         for name, m in e["metrics"].items():
             spec = e["metric_specs"][name]
             out.append({"claim": cid, "section": e["section"], "metric": name,
-                        "claimed": _fmt(spec["claimed"]), "rule": verdict.describe(spec["rule"]),
+                        "claimed": _fmt(spec["claimed"]), "rule": rule_text(spec),
                         "measured": measured_text(m), "status": m["status"], "verdict": e["verdict"],
                         "seeds": len(e["runs"]), "seconds": e["seconds"], "detail": m.get("detail", "")})
     return out

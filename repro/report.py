@@ -170,7 +170,7 @@ def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 
             spec = e["metric_specs"][name]
             per_seed = ", ".join(record._fmt(v) for v in m["values"]) if len(m["values"]) > 1 else ""
             parts.append(f"<tr><td>{_e(name)}</td><td>{_e(record._fmt(spec['claimed']))}</td>"
-                         f"<td>{_e(verdict.describe(spec['rule']))}</td><td>{_e(record.measured_text(m))}</td>"
+                         f"<td>{_e(record.rule_text(spec))}</td><td>{_e(record.measured_text(m))}</td>"
                          f"<td>{_e(per_seed)}</td><td>{_e(m['status'])}</td><td>{_e(m.get('detail', ''))}</td></tr>")
         parts.append("</table>")
         notes = sorted({run.get("notes", "") for run in e["runs"].values()} - {""})
