@@ -86,9 +86,11 @@ def test_a_failed_precondition_makes_the_claim_inconclusive(workspace):
     head, _ = (workspace / "suites" / "toy.yaml").read_text().rstrip().rsplit("baseline: {}", 1)
     text = head + "baseline: {rule: {at_least: 0.9}, precondition: true}\n"
     (workspace / "suites" / "toy.yaml").write_text(text)
-    rec = record.load(_run(workspace))
+    path = _run(workspace)
+    rec = record.load(path)
     e = rec["claims"]["TOY-PAIRED"]
     assert e["metrics"]["score"]["status"] == "pass" and e["metrics"]["baseline"]["status"] == "fail"
+    assert "| TOY-PAIRED | baseline | precondition: ≥ 0.9 |" in path.with_suffix(".md").read_text()
     assert e["verdict"] == "inconclusive" and e["metric_specs"]["baseline"]["precondition"] is True
     assert rec["claims"]["TOY-SCORE"]["verdict"] == "reproduced"
 
