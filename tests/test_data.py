@@ -134,6 +134,19 @@ def test_failing_check_skips_a_source():
     assert good.calls == 1
 
 
+def test_a_source_missing_a_named_array_is_skipped_before_the_check():
+    checked: list[dict] = []
+    short = FakeSource("short", {"x": tiny_arrays()["x"]})
+    good = FakeSource("good", tiny_arrays())
+    ds = data.Dataset("tiny-test", "tiny", [short, good], data.checksum(tiny_arrays()), keys=("x", "y"),
+                      check=checked.append)
+    messages: list[str] = []
+    with data.registered(ds):
+        data.fetch("tiny-test", progress=messages.append)
+    assert good.calls == 1 and len(checked) == 1                      # the check only saw the good arrays
+    assert any("source 1 failed" in m and "missing arrays y" in m for m in messages)
+
+
 def test_all_sources_failing_raises_one_line_error_naming_each(tmp_path):
     make_wheel(tmp_path / "wheelhouse", member="tiny/other.npz")  # the member we want is missing
     srcs = [

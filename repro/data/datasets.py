@@ -21,6 +21,7 @@ Progress = Callable[[str], None]
 class Dataset:
     """A named set of canonical arrays, the sources to try in order, and their expected checksum.
 
+    keys:  the arrays every source must give; a source missing one fails before `check` runs.
     check: an optional sanity check run on a source's arrays before the checksum (raises with a
            readable reason, e.g. wrong label counts).
     hint:  how to provide the data when no source works; appended to the error.
@@ -32,6 +33,7 @@ class Dataset:
     checksum: str
     check: Callable[[Arrays], None] | None = None
     hint: str = ""
+    keys: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", self.name):
@@ -98,6 +100,9 @@ def fetch(name: str, *, force: bool = False, progress: Progress | None = None) -
         try:
             with tempfile.TemporaryDirectory(prefix=f"repro-{ds.name}-") as work:
                 arrays = source.fetch(Path(work))
+            missing = [k for k in ds.keys if k not in arrays]
+            if missing:
+                raise DataError(f"missing arrays {', '.join(missing)}")
             if ds.check is not None:
                 ds.check(arrays)
             got = checksum(arrays)

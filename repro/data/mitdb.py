@@ -37,9 +37,7 @@ def parse_csv(data: bytes) -> Arrays:
 
 
 def check(arrays: Arrays) -> None:
-    ecg, label = arrays.get("ecg"), arrays.get("label")
-    if ecg is None or label is None:
-        raise SourceError("needs arrays ecg and label")
+    ecg, label = arrays["ecg"], arrays["label"]
     if not (len(ecg) == len(label) == SAMPLES):
         raise SourceError(f"expected {SAMPLES} samples, got {len(ecg)}")
     if int(label.sum()) != ANOMALOUS or not set(np.unique(label)) <= {0, 1}:
@@ -53,6 +51,7 @@ register(Dataset(
     description="7,500 samples of an MIT-BIH ECG lead, 352 labelled anomalous (sktime's example data)",
     sources=[WheelSource(WHEEL, WHEEL_MEMBER, parse_csv)],
     checksum=CHECKSUM,
+    keys=("ecg", "label"),
     check=check,
 ))
 

