@@ -378,6 +378,16 @@ def _sample_grid(x01: np.ndarray, rows: int, title: str) -> bytes:
 CGAN_ARCHS = ("dcgan", "mlp")
 
 
+def _mnist_pair(arch: str, *, latent: int, width: int, g_hidden: list[int], d_hidden: list[int],
+                conditions: int = 0) -> tuple[keras.Model, keras.Model]:
+    """(G, D) for 28x28 digits, built in that order (so one seed gives the same weights everywhere)."""
+    if arch == "dcgan":
+        G = dcgan_generator(latent, width=width, conditions=conditions)
+        return G, dcgan_discriminator(width=width, conditions=conditions)
+    G = mlp_generator(latent, hidden=tuple(g_hidden), conditions=conditions)
+    return G, mlp_discriminator(hidden=tuple(d_hidden), conditions=conditions)
+
+
 @experiment("cgan_mnist", datasets=("mnist",))
 def cgan_mnist(*, seed: int, archs: list[str] = CGAN_ARCHS, latent: int = 64, width: int = 64,
                g_hidden: list[int] = (256, 512), d_hidden: list[int] = (512, 256), train_size: int = 20000,
@@ -398,11 +408,7 @@ def cgan_mnist(*, seed: int, archs: list[str] = CGAN_ARCHS, latent: int = 64, wi
     for arch in archs:
         keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
-        if arch == "dcgan":
-            G, D = dcgan_generator(latent, width=width, conditions=10), dcgan_discriminator(width=width, conditions=10)
-        else:
-            G, D = (mlp_generator(latent, hidden=tuple(g_hidden), conditions=10),
-                    mlp_discriminator(hidden=tuple(d_hidden), conditions=10))
+        G, D = _mnist_pair(arch, latent=latent, width=width, g_hidden=g_hidden, d_hidden=d_hidden, conditions=10)
         gan = GAN(G, D, "nonsat", classes=10)
         t0 = time.perf_counter()
         _train(gan, x, steps=steps, batch_size=batch_size, latent=latent, rng=rng, labels=y,
@@ -437,14 +443,11 @@ def dcgan_vs_mlp(*, seed: int, latent: int = 64, width: int = 64, g_hidden: list
     x, _ = _mnist_tanh(train_size)
     metrics: dict = {"scorer_test_accuracy": sc.test_accuracy}
     artifacts: dict = {}
-    builders = {"dcgan": (lambda: dcgan_generator(latent, width=width), lambda: dcgan_discriminator(width=width)),
-                "mlp": (lambda: mlp_generator(latent, hidden=tuple(g_hidden)),
-                        lambda: mlp_discriminator(hidden=tuple(d_hidden)))}
     z_eval = np.random.default_rng([seed, 99]).standard_normal((samples, latent)).astype("float32")
-    for name, (make_g, make_d) in builders.items():
+    for name in ("dcgan", "mlp"):
         keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
-        gan = GAN(make_g(), make_d(), "nonsat")
+        gan = GAN(*_mnist_pair(name, latent=latent, width=width, g_hidden=g_hidden, d_hidden=d_hidden), "nonsat")
         t0 = time.perf_counter()
         _train(gan, x, steps=steps, batch_size=batch_size, latent=latent, rng=rng,
                every=max(1, steps // 10), label=name)
