@@ -426,7 +426,7 @@ def cgan_mnist(*, seed: int, archs: list[str] = CGAN_ARCHS, latent: int = 64, wi
         grid = np.concatenate([out[want == d][:10] for d in range(10)])
         artifacts[f"{arch}_cgan_samples.png"] = _sample_grid(
             grid, 10, f"{arch} CGAN: row d = requested digit d, seed {seed}")
-        notes.append(f"{arch}: G {G.count_params()}, D {D.count_params()} parameters")
+        notes.append(f"{arch}: G {metrics[f'{arch}_g_params']}, D {metrics[f'{arch}_d_params']} parameters")
     return Result(metrics=metrics, artifacts=artifacts,
                   notes=f"{len(x)} MNIST images; {'; '.join(notes)}; {steps} steps of batch {batch_size}, "
                         f"Adam(2e-4, β1 0.5); {per_label} samples per label")
