@@ -1,4 +1,4 @@
-"""Where (claim, seed) units run: here one after another (runner.SerialExecutor), in local worker
+"""Where (run, seed) units run: here one after another (runner.SerialExecutor), in local worker
 processes (-j N), or on a Ray cluster (--executor ray). Each returns what runner.run_unit returns,
 so the record is the same whichever ran it."""
 from __future__ import annotations
@@ -43,7 +43,7 @@ class LocalPoolExecutor:
             futures = {}
             for u in units:
                 futures[pool.submit(_work, u)] = u
-                on_event("unit", {"claim_id": u.claim, "seed": u.seed})
+                on_event("unit", {"run_id": u.run, "seed": u.seed})
             try:
                 for fut in cf.as_completed(futures):
                     yield futures[fut], fut.result()
@@ -78,7 +78,7 @@ class RayExecutor:
             refs = {}
             for u in units:
                 refs[remote.remote(u)] = u
-                on_event("unit", {"claim_id": u.claim, "seed": u.seed})
+                on_event("unit", {"run_id": u.run, "seed": u.seed})
             waiting = list(refs)
             while waiting:
                 done, waiting = ray.wait(waiting, num_returns=1)

@@ -22,11 +22,16 @@ class Result:
     metrics:   name -> number (or bool / list / str for exact architectural facts).
     artifacts: file name -> bytes (PNG plots, CSV tables ...), saved next to the run record.
     notes:     a short free text shown in the record (what was built, which data source was used).
+    stderr:    metric name -> standard error of this seed's value from sampling the test set
+               (e.g. ``stats.binomial_se(acc, n_test)``); the runner widens the interval with it.
+    convergence: model label -> ``repro.convergence.check(...)``: did that training run converge?
     """
 
     metrics: dict[str, Metric]
     artifacts: dict[str, bytes] = dataclasses.field(default_factory=dict)
     notes: str = ""
+    stderr: dict[str, float] = dataclasses.field(default_factory=dict)
+    convergence: dict[str, dict] = dataclasses.field(default_factory=dict)
 
 
 Experiment = Callable[..., Result]

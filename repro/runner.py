@@ -1,32 +1,49 @@
-"""Run claims: seeds, determinism, timing, resume, progress; then statistics and verdicts.
+"""Run a suite: its runs once per seed (more seeds while a judged part is undecided), then every
+selected claim judged from the runs it names.
 
-The unit of work is one (claim, seed): :func:`run_unit` is a plain function of its arguments, so
-that units can later be spread over processes. A run's record is built in a state folder beside
-results/ (.repro-cache/runs/) after every unit, so an interrupted run resumes where it stopped, and
-moves into results/ only when every selected claim is done: nothing half-written lands there.
+The unit of work is one (run, seed): :func:`run_unit` is a plain function of its arguments, so units
+can be spread over processes (-j N) or a Ray cluster and do exactly the work of a serial run. A run
+that produces an artifact for others (a trained scoring classifier, a trained translation model)
+writes it into a folder keyed by its experiment, parameters and code (`.repro-cache/artifacts/`); the
+runs that use it get that folder's path and load it, and run after it.
+
+A run's record is built in a state folder beside results/ (.repro-cache/runs/) after every unit, so an
+interrupted run resumes where it stopped, and moves into results/ only when every selected claim is
+judged: nothing half-written lands there.
+
+More seeds where the question is open: a non-deterministic run starts with the profile's seeds and
+is judged at a few looks (3, 6, 10 seeds for start 3 and maximum 10). After a look, a run gets the
+next look's seeds when a claim judging it still has an undecided part; it stops as soon as every part
+is decided or at the maximum. The error rate survives the repeated looks because α = 0.05 is split
+evenly over the looks a run may take (Bonferroni): each look decides with a 1 − 0.05/K interval.
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
-import inspect
+import json
+import os
 import shutil
 import time
 import traceback
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from repro import data, progress, record, registry
-from repro.suite import Claim, Suite
+from repro import codehash, data, progress, record, registry, verdict
+from repro.suite import Claim, Run, Suite
 
 Event = Callable[[str, dict], None]
 
 
+class ConfigError(Exception):
+    """The suite asks a run for something it does not produce; str() names file, claim, run and metric."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Unit:
-    """One (claim, seed): everything a worker needs to run it."""
+    """One (run, seed): everything a worker needs to run it."""
 
-    claim: str
+    run: str
     experiment: str
     params: dict
     seed: int
@@ -43,19 +60,30 @@ class SerialExecutor:
 
     def execute(self, units: list[Unit], on_event: Event) -> Iterator[tuple[Unit, dict]]:
         for u in units:
-            on_event("unit", {"claim_id": u.claim, "seed": u.seed})
+            on_event("unit", {"run_id": u.run, "seed": u.seed})
             yield u, run_unit(u.experiment, u.params, u.seed,
                               reporter=lambda d, t, text: on_event("step", {"done": d, "total": t, "text": text}))
 
 
+def cache_dir(results_dir: Path) -> Path:
+    return results_dir.resolve().parent / ".repro-cache"
+
+
 def state_dir(results_dir: Path) -> Path:
-    return results_dir.resolve().parent / ".repro-cache" / "runs"
+    return cache_dir(results_dir) / "runs"
 
 
 def code_hash(experiment: str) -> str:
-    """Hash of the experiment's module source: a changed experiment is not served from the record."""
-    src = Path(inspect.getsourcefile(registry.EXPERIMENTS[experiment])).read_bytes()
-    return hashlib.sha256(src).hexdigest()[:12]
+    """Hash of the experiment's module and every repro module it imports, transitively."""
+    return codehash.code_hash(registry.EXPERIMENTS[experiment].__module__)
+
+
+def run_key(suite: Suite, run: Run, profile: str) -> str:
+    """What a run's results depend on: its code, its entry in the suite (experiment, version,
+    parameters for this profile, what it uses) and, recursively, the runs it uses."""
+    parts = [code_hash(run.experiment), run.params_hash(profile)]
+    parts += [f"{k}={run_key(suite, suite.run(p), profile)}" for k, p in sorted(run.uses.items())]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
 
 
 _determinism_on = False
@@ -86,24 +114,60 @@ def run_unit(experiment: str, params: dict, seed: int, reporter: progress.Report
     except Exception as e:  # a broken experiment is a finding for this claim, not the end of the run
         return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": round(time.perf_counter() - t0, 3),
                 "error": f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"}
+    seconds = round(time.perf_counter() - t0, 3)
     if not isinstance(result, registry.Result):
-        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": 0.0,
+        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
                 "error": f"experiment {experiment!r} returned {type(result).__name__}, not a Result"}
-    return {"metrics": record._jsonable(result.metrics), "artifacts": dict(result.artifacts),
-            "notes": result.notes, "seconds": round(time.perf_counter() - t0, 3), "error": None}
+    return {"metrics": record.jsonable(result.metrics), "stderr": record.jsonable(result.stderr),
+            "convergence": record.jsonable(result.convergence), "artifacts": dict(result.artifacts),
+            "notes": result.notes, "seconds": seconds, "error": None}
 
 
-def prefetch(claims: list[Claim], say: Callable[[str], None] = print) -> None:
-    """Make sure every dataset the selected claims need is cached before anything runs."""
+def prefetch(suite_claims: list[tuple[Suite, list[Claim]]], say: Callable[[str], None] = print) -> None:
+    """Make sure every dataset the selected claims' runs need is cached before anything runs."""
     registry.load_all()
-    needed = sorted({d for c in claims for d in registry.NEEDS.get(c.experiment, ())})
-    for name in needed:
+    needed = set()
+    for s, claims in suite_claims:
+        for r in needed_runs(s, claims):
+            needed.update(registry.NEEDS.get(r.experiment, ()))
+    for name in sorted(needed):
         data.fetch(name, progress=say)
 
 
-def _reusable(entry: dict | None, claim: Claim, profile: str, chash: str) -> bool:
-    return bool(entry) and entry["params_hash"] == claim.params_hash(profile) \
-        and entry["version"] == claim.version and entry.get("code_hash") == chash
+def needed_runs(suite: Suite, claims: list[Claim]) -> list[Run]:
+    """The runs the claims judge and the runs those use, producers before their users."""
+    out: list[Run] = []
+    for c in claims:
+        for rid in c.runs:
+            r = suite.run(rid)
+            for q in suite.producers(r) + [r]:
+                if q not in out:
+                    out.append(q)
+    return out
+
+
+def _stage(suite: Suite, run: Run) -> int:
+    return 0 if not run.uses else 1 + max(_stage(suite, suite.run(p)) for p in run.uses.values())
+
+
+def _artifact_dir(results_dir: Path, run: Run, key: str, seed: int) -> Path:
+    return cache_dir(results_dir) / "artifacts" / f"{run.id}-{key}" / f"seed{seed}"
+
+
+def _producer_seed(producer: Run, seed: int) -> int:
+    return 0 if producer.deterministic else seed
+
+
+def _check_metrics(suite: Suite, claims: list[Claim], run: Run, out: dict) -> None:
+    """A judged metric the run did not return is a suite error, named on the run's first seed."""
+    if out.get("error"):
+        return
+    for c in claims:
+        for m in c.metrics:
+            if m.run == run.id and m.rule is not None and m.key not in out["metrics"]:
+                got = ", ".join(sorted(out["metrics"])) or "nothing"
+                raise ConfigError(f"{suite.path}: claim {c.id}: field 'metrics.{m.name}': run '{run.id}' "
+                                  f"(experiment {run.experiment}) returns no metric '{m.key}'; it returns: {got}")
 
 
 def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, seeds: int | None = None,
@@ -114,57 +178,140 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
     stem = final.stem
     work = state_dir(results_dir) / env["machine"] / final.name
     art_work = work.with_suffix("")
-    if work.exists():
-        rec = record.load(work)
-        on_event("resume", {"path": work})
-    elif final.exists():
-        rec = record.load(final)
-        shutil.rmtree(art_work, ignore_errors=True)
-        if (final.with_suffix("")).exists():
-            shutil.copytree(final.with_suffix(""), art_work)
-    else:
+    rec = None
+    for source in (work, final):
+        if source.exists():
+            try:
+                rec = record.load(source)
+            except record.RecordError:
+                continue
+            if source == work:
+                on_event("resume", {"path": work})
+            elif final.with_suffix("").exists():
+                shutil.rmtree(art_work, ignore_errors=True)
+                shutil.copytree(final.with_suffix(""), art_work)
+            break
+    if rec is None:
         rec = record.new(suite, profile, env)
     rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None)
 
-    pending: list[Unit] = []
-    seed_lists: dict[str, list[int]] = {}
-    for claim in claims:
-        chash = code_hash(claim.experiment)
-        entry = rec["claims"].get(claim.id)
-        if force or not _reusable(entry, claim, profile, chash):
-            entry = record.claim_entry(claim, profile, chash)
-            shutil.rmtree(art_work / claim.id, ignore_errors=True)
-        rec["claims"][claim.id] = entry
-        seed_lists[claim.id] = suite.seeds_for(claim, profile, seeds)
-        for seed in seed_lists[claim.id]:
-            done = entry["runs"].get(str(seed))
-            if done and not done.get("error"):
-                on_event("skip", {"claim": claim, "seed": seed})
-            else:
-                pending.append(Unit(claim.id, claim.experiment, claim.params_for(profile), seed))
+    runs = needed_runs(suite, claims)
+    keys: dict[str, str] = {}
+    looks: dict[str, list[int]] = {}
+    for run in runs:
+        keys[run.id] = run_key(suite, run, profile)
+        entry = rec["runs"].get(run.id)
+        if force or not entry or entry.get("code_hash") != keys[run.id] or \
+                entry.get("params_hash") != run.params_hash(profile) or entry.get("version") != run.version:
+            entry = record.run_entry(run, profile, keys[run.id])
+            shutil.rmtree(art_work / run.id, ignore_errors=True)
+        rec["runs"][run.id] = entry
+        looks[run.id] = suite.looks(run, profile, seeds)
+        entry["looks"] = looks[run.id]
+    target = {r.id: looks[r.id][0] for r in runs}
+    why = {r.id: ("one seed (deterministic)" if r.deterministic else
+                  f"{target[r.id]} seeds (--seeds)" if seeds else f"{target[r.id]} seeds (the profile's start)")
+           for r in runs}
+    by_id = {r.id: r for r in runs}
+    checked: set[str] = set()
 
-    by_id = {c.id: c for c in claims}
-    for unit, out in (executor or SerialExecutor()).execute(pending, on_event):
-        claim, entry = by_id[unit.claim], rec["claims"][unit.claim]
+    def seed_list(run: Run) -> list[int]:
+        return [0] if run.deterministic else list(range(target[run.id]))
+
+    def pending_units() -> list[list[Unit]]:
+        """What is still to run, by stage (producers first). A consumer whose producer's artifact is
+        gone (a fresh checkout of a committed record) makes the producer run again for that seed."""
+        todo: dict[str, set[int]] = {r.id: set() for r in runs}
+        for run in runs:
+            for s in seed_list(run):
+                done = rec["runs"][run.id]["results"].get(str(s))
+                if not (done and not done.get("error")):
+                    todo[run.id].add(s)
+        for run in reversed(runs):   # consumers before producers: a consumer's need reaches its producer
+            for s in sorted(todo[run.id]):
+                for pid in run.uses.values():
+                    p = by_id[pid]
+                    ps = _producer_seed(p, s)
+                    if not (_artifact_dir(results_dir, p, keys[pid], ps) / ".complete").exists():
+                        todo[pid].add(ps)
+        stages: dict[int, list[Unit]] = {}
+        for run in runs:
+            for s in sorted(todo[run.id]):
+                params = dict(run.params_for(profile))
+                for name, pid in run.uses.items():
+                    p = by_id[pid]
+                    params[name] = str(_artifact_dir(results_dir, p, keys[pid], _producer_seed(p, s)))
+                if any(run.id in q.uses.values() for q in runs):
+                    tmp = _artifact_dir(results_dir, run, keys[run.id], s)
+                    params["artifact_dir"] = str(tmp.with_name(tmp.name + f".tmp{os.getpid()}"))
+                    shutil.rmtree(params["artifact_dir"], ignore_errors=True)
+                    Path(params["artifact_dir"]).mkdir(parents=True, exist_ok=True)
+                stages.setdefault(_stage(suite, run), []).append(Unit(run.id, run.experiment, params, s))
+        for run in runs:
+            for s in seed_list(run):
+                if s not in todo[run.id]:
+                    on_event("skip", {"run_id": run.id, "seed": s})
+        return [stages[k] for k in sorted(stages)]
+
+    def store(unit: Unit, out: dict) -> None:
+        run, entry = by_id[unit.run], rec["runs"][unit.run]
         names = []
         for name, blob in out.pop("artifacts").items():
-            target = art_work / claim.id / f"seed{unit.seed}-{name}"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(blob)
-            names.append(f"{stem}/{claim.id}/{target.name}")
+            target_file = art_work / run.id / f"seed{unit.seed}-{name}"
+            target_file.parent.mkdir(parents=True, exist_ok=True)
+            target_file.write_bytes(blob)
+            names.append(f"{stem}/{run.id}/{target_file.name}")
         out["artifacts"] = names
-        entry["runs"][str(unit.seed)] = out
-        entry["runs"] = {k: entry["runs"][k] for k in sorted(entry["runs"], key=int)}
-        record.summarize(entry)
+        if "artifact_dir" in unit.params:
+            tmp = Path(unit.params["artifact_dir"])
+            dest = _artifact_dir(results_dir, run, keys[run.id], unit.seed)
+            if not out.get("error"):
+                (tmp / ".complete").write_text(json.dumps({"run": run.id, "key": keys[run.id],
+                                                           "seconds": out["seconds"]}))
+                shutil.rmtree(dest, ignore_errors=True)
+                os.replace(tmp, dest)
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)
+        entry["results"][str(unit.seed)] = out
+        entry["results"] = {k: entry["results"][k] for k in sorted(entry["results"], key=int)}
+        if run.id not in checked:
+            _check_metrics(suite, claims, run, out)
+            checked.add(run.id)
         record.save(work, rec)
-        on_event("done", {"claim": claim, "seed": unit.seed, "run": out})
 
-    for claim in claims:
-        entry = rec["claims"][claim.id]
-        # seeds dropped by a smaller --seeds are not part of this run's statistics
-        entry["runs"] = {k: v for k, v in entry["runs"].items() if int(k) in seed_lists[claim.id]}
-        record.summarize(entry)
-        on_event("verdict", {"claim": claim, "entry": entry})
+    selected = {c.id for c in claims}
+    while True:
+        for stage in pending_units():
+            for unit, out in (executor or SerialExecutor()).execute(stage, on_event):
+                store(unit, out)
+                on_event("done", {"run_id": unit.run, "seed": unit.seed, "run": out})
+        judged = _judge(suite, rec, claims, runs, target, why)
+        grow = {}
+        for run in runs:
+            if run.deterministic or seeds:
+                continue
+            open_parts = [f"{c.id}.{n}" for c in suite.claims_of(run.id) if c.id in selected
+                          for n in record.undecided(judged[c.id])]
+            later = [n for n in looks[run.id] if n > target[run.id]]
+            if open_parts and later:
+                grow[run.id] = (later[0], open_parts)
+            elif open_parts:
+                why[run.id] = f"{target[run.id]} seeds (the maximum): {', '.join(open_parts)} still undecided"
+        if not grow:
+            break
+        for rid, (n, parts) in grow.items():
+            on_event("look", {"run_id": rid, "seeds": n, "why": parts})
+            why[rid] = f"{n} seeds: added after {target[rid]} because {', '.join(parts)} was undecided"
+            target[rid] = n
+            for p in suite.producers(by_id[rid]):   # a consumer's new seeds need the producer's
+                if not p.deterministic and target[p.id] < n:
+                    target[p.id] = n
+    for run in runs:   # seeds beyond this run's target (a smaller --seeds) are not part of its statistics
+        entry = rec["runs"][run.id]
+        entry["results"] = {k: v for k, v in entry["results"].items() if int(k) in seed_list(run)}
+        entry["seconds"] = round(sum(o["seconds"] for o in entry["results"].values()), 3)
+    for c in claims:
+        on_event("verdict", {"claim_id": c.id, "entry": rec["claims"][c.id]})
 
     rec["complete"] = all(c.id in rec["claims"] for c in suite.claims)
     rec["finished"] = record.now()
@@ -179,3 +326,22 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
     work.unlink()
     shutil.rmtree(art_work, ignore_errors=True)
     return final
+
+
+def _judge(suite: Suite, rec: dict, claims: list[Claim], runs: list[Run], target: dict, why: dict) -> dict:
+    """Judge every selected claim on the seeds its runs have now."""
+    for run in runs:
+        entry = rec["runs"][run.id]
+        keep = [0] if run.deterministic else list(range(target[run.id]))
+        entry["seeds_why"] = why[run.id]
+        entry["seconds"] = round(sum(o["seconds"] for k, o in entry["results"].items() if int(k) in keep), 3)
+    view = {rid: dict(e, results={k: v for k, v in e["results"].items()
+                                   if int(k) < (1 if e["deterministic"] else target.get(rid, 10 ** 9))})
+            for rid, e in rec["runs"].items()}
+    available = {rid for rid, e in rec["runs"].items() if e["results"]}
+    for c in suite.claims:   # the selected claims, and any other whose runs this record holds
+        if c in claims or (set(c.runs) <= available and c.id in rec["claims"]):
+            entry = record.claim_entry(c)
+            record.judge_claim(entry, view, rec.get("alpha", verdict.ALPHA))
+            rec["claims"][c.id] = entry
+    return rec["claims"]

@@ -36,24 +36,56 @@ if "fake_measure" not in registry.EXPERIMENTS:
     registry.experiment("fake_measure")(_fake)
 
 
+def _produce(*, seed: int, size: int = 3, artifact_dir: str | None = None) -> registry.Result:
+    CALLS.append(("produce", seed))
+    if artifact_dir:
+        Path(artifact_dir, "weights.txt").write_text(" ".join(str(seed + i) for i in range(size)))
+    return registry.Result(metrics={"made": size})
+
+
+def _consume(*, seed: int, model_dir: str | None = None) -> registry.Result:
+    CALLS.append(("consume", seed))
+    made = Path(model_dir, "weights.txt").read_text() if model_dir else "none"
+    return registry.Result(metrics={"loaded": made, "total": float(sum(map(int, made.split())) if model_dir else 0)})
+
+
+for _name, _fn in (("fake_produce", _produce), ("fake_consume", _consume)):
+    if _name not in registry.EXPERIMENTS:
+        registry.experiment(_name)(_fn)
+
+
 SUITE = """\
 suite: toy
-version: 1
+version: 2
 title: A toy suite
 section: "0.0 测试"
 profiles:
   smoke: {seeds: 1}
   quick: {seeds: 2}
   full: {seeds: 3}
+runs:
+  - id: shape
+    experiment: fake_measure
+    version: 1
+    params: {tag: shape}
+  - id: score
+    experiment: fake_measure
+    version: 1
+    params: {base: 0.5, tag: score}
+    profiles:
+      smoke: {base: 0.6}
+  - id: paired
+    experiment: fake_measure
+    version: 1
+    params: {tag: paired}
 claims:
   - id: TOY-SHAPE
     section: 形状
     kind: A
     source: "输出28×28×6"
     claim: the output is 28x28x6
-    experiment: fake_measure
     version: 1
-    params: {tag: shape}
+    runs: [shape]
     metrics:
       shape: {claimed: [28, 28, 6], rule: {equal: [28, 28, 6]}}
   - id: TOY-SCORE
@@ -61,11 +93,8 @@ claims:
     kind: E
     source: "分数至少0.5"
     claim: the score is at least 0.5 and beats the baseline
-    experiment: fake_measure
     version: 1
-    params: {base: 0.5, tag: score}
-    profiles:
-      smoke: {base: 0.6}
+    runs: [score]
     metrics:
       score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}
       baseline: {}
@@ -74,9 +103,8 @@ claims:
     kind: E
     source: "比基线好"
     claim: the score beats the baseline on every seed
-    experiment: fake_measure
     version: 1
-    params: {tag: paired}
+    runs: [paired]
     metrics:
       score: {rule: {paired: {than: baseline, better: higher}}}
       baseline: {}

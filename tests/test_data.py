@@ -336,6 +336,28 @@ def test_load_mnist_takes_the_first_n(monkeypatch):
         data.load_mnist(train_size=6)
 
 
+def test_load_mnist_with_a_seed_draws_a_random_subset_per_seed(monkeypatch):
+    fake = {"x_train": np.repeat(np.arange(200, dtype=np.uint8), 784).reshape(200, 28, 28),
+            "y_train": np.arange(200, dtype=np.uint8),
+            "x_test": np.repeat(np.arange(50, dtype=np.uint8), 784).reshape(50, 28, 28),
+            "y_test": np.arange(50, dtype=np.uint8)}
+    monkeypatch.setattr(mnist, "load", lambda name: fake)
+    (xa, ya), (_, ta) = data.load_mnist(train_size=20, test_size=10, seed=1)
+    (_, ya2), (_, ta2) = data.load_mnist(train_size=20, test_size=10, seed=1)
+    (_, yb), (_, tb) = data.load_mnist(train_size=20, test_size=10, seed=2)
+    assert np.array_equal(ya, ya2) and np.array_equal(ta, ta2)            # reproducible per seed
+    assert not np.array_equal(ya, yb) and not np.array_equal(ta, tb)      # another seed, another subset
+    assert len(set(ya.tolist())) == 20 and len(set(ta.tolist())) == 10    # without replacement
+    assert np.array_equal(xa[:, 0, 0], ya)                                 # images stay with their labels
+    assert not np.array_equal(ya, np.arange(20))                           # not the first n
+    (_, yc), (_, tc) = data.load_mnist(train_size=5, test_size=10, seed=1)
+    assert np.array_equal(yc, ya[:5]) and np.array_equal(tc, ta)         # nested; test apart from train
+    (_, yfull), (_, tfull) = data.load_mnist(seed=1)
+    assert np.array_equal(yfull, np.arange(200)) and np.array_equal(tfull, np.arange(50))
+    with pytest.raises(ValueError, match="test_size"):
+        data.load_mnist(test_size=51, seed=1)
+
+
 def test_real_mnist_if_cached(monkeypatch):
     monkeypatch.delenv("REPRO_DATA_DIR")
     if not (data.cache_dir() / "mnist.npz").exists():

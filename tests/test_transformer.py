@@ -178,3 +178,44 @@ def test_reversal_task_and_invariant_bound():
     x, y = attention.reversal_task(500, 6, 3, np.random.default_rng(0))
     assert np.array_equal(y, x[:, ::-1])
     assert 1 / 3 < attention.invariant_bound(x) < 1.0
+
+
+# ------------------------------------------------------------------ the trained Transformer as a run
+
+@pytest.fixture
+def tiny_tatoeba(monkeypatch):
+    """Sixty made-up pairs (a few English words, each one Chinese character), no download."""
+    words = ["red", "blue", "cat", "dog", "big", "small"]
+    chars = "红蓝猫狗大小"
+    rng = np.random.default_rng(0)
+    en, zh = [], []
+    for _ in range(60):
+        idx = rng.integers(0, len(words), rng.integers(1, 4))
+        en.append(" ".join(words[i] for i in idx))
+        zh.append("".join(chars[i] for i in idx))
+    monkeypatch.setattr(translation.data, "load_tatoeba", lambda: (np.array(zh), np.array(en)))
+
+
+TINY = dict(max_src=4, max_tgt=4, test_sentences=5, train_pairs=None, min_count=1, d_model=16, heads=2, ff=16,
+            layers=1, dropout=0.1, epochs=1, batch_size=16, learning_rate=1e-3, warmup=5)
+
+
+def test_producer_saves_the_transformer_that_consumers_load(tiny_tatoeba, tmp_path):
+    r = translation.translation_transformer(seed=3, artifact_dir=str(tmp_path), **TINY)
+    assert r.metrics["transformer_train_seconds"] > 0 and r.metrics["transformer_params"] > 0
+    trained, d, _ = translation.train_transformer(3, TINY)         # training is deterministic for a seed
+    loaded, d2, stats = translation.load_transformer(tmp_path, 3, TINY)
+    assert stats["loss"] == r.metrics["transformer_train_loss"] and d2["src_v"].itos == d["src_v"].itos
+    for a, b in zip(trained.get_weights(), loaded.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
+    m = attention.attention_heads(seed=3, lstm_units=8, probe_sentences=5, transformer_dir=str(tmp_path), **TINY)
+    assert len(m.metrics["enc_self_entropy_by_head"]) == 2
+    t = translation.translate_en_zh(seed=3, lstm_units=8, beam=2, beam_sentences=3, examples=2,
+                                    transformer_dir=str(tmp_path), **TINY)
+    assert t.metrics["transformer_train_seconds"] == r.metrics["transformer_train_seconds"]   # the producer's
+    assert sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir()) == before      # files only read
+    with pytest.raises(ValueError, match="seed 3"):
+        translation.load_transformer(tmp_path, 4, TINY)
+    with pytest.raises(ValueError, match="d_model"):
+        translation.load_transformer(tmp_path, 3, TINY | {"d_model": 32})

@@ -1,7 +1,8 @@
 """The dataset layer: named datasets with ordered sources, a verified on-disk cache, and MNIST.
 
     from repro import data
-    (x_train, y_train), (x_test, y_test) = data.load_mnist(train_size=10_000)
+    (x_train, y_train), (x_test, y_test) = data.load_mnist(train_size=10_000)           # the first 10,000
+    (x_train, y_train), (x_test, y_test) = data.load_mnist(train_size=10_000, seed=3)   # a random 10,000
 """
 from repro.data.cache import cache_dir
 from repro.data.checksum import checksum

@@ -128,16 +128,29 @@ MNIST = register(Dataset(
 
 # ------------------------------------------------------------------------------------------ api
 
-def load_mnist(train_size: int | None = None, test_size: int | None = None
+def load_mnist(train_size: int | None = None, test_size: int | None = None, *, seed: int | None = None
                ) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
-    """((x_train, y_train), (x_test, y_test)), uint8; ``*_size`` keeps the first n examples."""
+    """((x_train, y_train), (x_test, y_test)), uint8.
+
+    ``*_size`` keeps n examples of that split (None: all of it, in file order). Without ``seed`` they
+    are the first n (a fixed set, e.g. for a measuring instrument); with ``seed`` a subset smaller
+    than its split is drawn at random without replacement, a different one per seed, in random
+    order (so any prefix of it is a random subset too). The train and test draws come from
+    independent streams of ``np.random.default_rng(seed)``: the test subset does not depend on
+    ``train_size``, and a smaller size of either split draws a prefix of a larger one's subset.
+    """
     arrays = load("mnist")
+    streams = np.random.default_rng(seed).spawn(2) if seed is not None else (None, None)
     out = []
-    for split, size in (("train", train_size), ("test", test_size)):
+    for (split, size), rng in zip((("train", train_size), ("test", test_size)), streams):
         total = len(arrays[f"y_{split}"])
         if size is None:
             size = total
         if not 0 <= size <= total:
             raise ValueError(f"{split}_size must be between 0 and {total}, got {size}")
-        out.append((arrays[f"x_{split}"][:size], arrays[f"y_{split}"][:size]))
+        if rng is None or size == total:
+            out.append((arrays[f"x_{split}"][:size], arrays[f"y_{split}"][:size]))
+        else:
+            pick = rng.permutation(total)[:size]
+            out.append((arrays[f"x_{split}"][pick], arrays[f"y_{split}"][pick]))
     return out[0], out[1]

@@ -7,10 +7,11 @@ through the softmax into q, with and without the 1/√d_k of scaled dot-product 
 whether anything overflows in float16, both for TensorFlow's softmax (which subtracts the row
 maximum) and for a textbook exp(s) / Σ exp(s).
 
-ATT-MULTIHEAD: the Transformer trained for TRF-TRANSLATE (same seed and parameters), run over
-held-out sentences with its own greedy translations as decoder input: each head's attention entropy
-and mean attended distance, the Jensen–Shannon divergence between the heads of a layer (against the
-same measure on the untrained model), and the BLEU lost when one head's output is zeroed.
+ATT-MULTIHEAD: the Transformer that TRF-TRANSLATE judges (the `translation_transformer` run of the same
+seed and parameters, loaded from its saved weights), run over held-out sentences with its own greedy
+translations as decoder input: each head's attention entropy and mean attended distance, the
+Jensen–Shannon divergence between the heads of a layer (against the same measure on the untrained
+model), and the BLEU lost when one head's output is zeroed.
 
 TRF-POSENC: reversing a sequence of digits with a small encoder (the answer at position i is the
 token at position n-1-i, so it needs to know where each token is), with no position encoding,
@@ -25,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from repro import plots, progress
-from repro.experiments.translation import build, config_key, scores, translate, trained_transformer
+from repro.experiments.translation import build, scores, translate, trained_transformer
 from repro.kerasutil import fresh
 from repro.models.transformer import PAD, SOS, greedy_decode, sinusoidal_encoding
 from repro.registry import Result, experiment
@@ -143,13 +144,15 @@ def attention_heads(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
                     train_pairs: int | None = None, min_count: int = 2, d_model: int = 128,
                     heads: int = 4, ff: int = 512, layers: int = 2, lstm_units: int = 256,
                     dropout: float = 0.1, epochs: int = 4, batch_size: int = 64,
-                    learning_rate: float = 1e-3, warmup: int = 1000, probe_sentences: int = 300) -> Result:
-    """Per-head entropy, distance and divergence of the last layers; BLEU cost of ablating each head."""
-    cfg = config_key(max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences,
-                     train_pairs=train_pairs, min_count=min_count, d_model=d_model, heads=heads, ff=ff,
-                     layers=layers, lstm_units=lstm_units, dropout=dropout, epochs=epochs,
-                     batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
-    model, d, _ = trained_transformer(seed, cfg)
+                    learning_rate: float = 1e-3, warmup: int = 1000, probe_sentences: int = 300,
+                    transformer_dir: str | None = None) -> Result:
+    """Per-head entropy, distance and divergence of the last layers; BLEU cost of ablating each head.
+    The Transformer is loaded from `transformer_dir` (a `translation_transformer` run of this seed: an
+    in-memory copy, the saved files are only read), or trained here when None."""
+    model, d, _ = trained_transformer(
+        seed, transformer_dir, max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences,
+        train_pairs=train_pairs, min_count=min_count, d_model=d_model, heads=heads, ff=ff, layers=layers,
+        dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
     src = d["src_te"][:probe_sentences]
     refs = d["zh_te"][:probe_sentences].tolist()
     hyps = translate(model, d, src)

@@ -281,9 +281,12 @@ class VAE:
 @experiment("ae_vs_vae_samples", datasets=("mnist",))
 def ae_vs_vae_samples(*, seed: int, code: int = 8, hidden: list[int] = (256, 128), train_size: int = 20000,
                       epochs: int = 10, batch_size: int = 128, learning_rate: float = 1e-3, samples: int = 2000,
-                      scorer_train_size: int = 20000, scorer_epochs: int = 2, reference_size: int = 5000) -> Result:
-    """Decode random codes with a plain AE's decoder and a VAE's; score them with a real-MNIST classifier."""
-    sc = scorer(seed=seed, train_size=scorer_train_size, epochs=scorer_epochs, reference_size=reference_size)
+                      scorer_train_size: int = 20000, scorer_epochs: int = 2, reference_size: int = 5000,
+                      scorer_dir: str | None = None) -> Result:
+    """Decode random codes with a plain AE's decoder and a VAE's; score them with a real-MNIST classifier
+    (loaded from `scorer_dir`, an `mnist_scorer` run's artifacts; None: trained here)."""
+    sc = scorer(seed=seed, train_size=scorer_train_size, epochs=scorer_epochs, reference_size=reference_size,
+                path=scorer_dir)
     (xtr, _), _ = data.load_mnist(train_size=train_size, test_size=1)
     xtr = _flat01(xtr)
     rng = np.random.default_rng(seed + 1000)

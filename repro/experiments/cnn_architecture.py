@@ -379,12 +379,13 @@ def _synthetic_images(n: int, rng: np.random.Generator, size: int = 28) -> np.nd
     return (255 * out / out.max(axis=(1, 2), keepdims=True)).astype("uint8")
 
 
-def _load_images(images: str, n: int, rng: np.random.Generator) -> np.ndarray:
+def _load_images(images: str, n: int, rng: np.random.Generator, seed: int) -> np.ndarray:
+    """``n`` images: MNIST test digits drawn at random per ``seed`` from all 10,000, or synthetic."""
     if images == "mnist":
         from repro import data
-        (_, _), (xte, _) = data.load_mnist(train_size=0, test_size=max(n, 1000))
-        xte = np.asarray(xte)
-        return xte[rng.choice(len(xte), size=min(n, len(xte)), replace=False)]
+        from repro.data.mnist import SIZES
+        (_, _), (xte, _) = data.load_mnist(train_size=0, test_size=min(n, SIZES["test"]), seed=seed)
+        return np.asarray(xte)
     if images == "synthetic":
         return _synthetic_images(n, rng)
     raise ValueError(f"images must be 'mnist' or 'synthetic', got {images!r}")
@@ -399,7 +400,8 @@ def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int = 256,
                              filters: int = 16, kernel: int = 5, shifts: list = [1, 2]) -> Result:
     """2x2 pooling output shapes, and how similar the features of an image and of its 1-2 pixel shifted
-    copy are with and without pooling (random-init convolution + ReLU, cosine similarity)."""
+    copy are with and without pooling (random-init convolution + ReLU, cosine similarity). The MNIST
+    images are drawn at random per seed from the 10,000 test digits."""
     fresh(seed)
     sizes = [[28, 28, 6], [32, 32, 16], [224, 224, 64], [7, 7, 3]]
     pooled = [dims(keras.Sequential([keras.Input(tuple(s)), layers.MaxPooling2D(2)]).outputs[0].shape)
@@ -408,7 +410,7 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
     halves = all(p == [s[0] // 2, s[1] // 2, s[2]] for s, p in zip(sizes, pooled) if s[0] % 2 == 0)
 
     rng = np.random.default_rng(seed)
-    raw = _load_images(images, n_images, rng)
+    raw = _load_images(images, n_images, rng, seed)
     x = np.pad(raw.astype("float32") / 255.0, ((0, 0), (2, 2), (2, 2)))[..., None]   # 32x32, zero border
     inp = keras.Input((32, 32, 1))
     feat = layers.Conv2D(filters, kernel, padding="same", activation="relu",
@@ -417,6 +419,7 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
     model = keras.Model(inp, [feat, layers.MaxPooling2D(2)(feat), layers.AveragePooling2D(2)(feat)])
     base = model.predict(x, verbose=0, batch_size=256)
     metrics: dict = {}
+    stderr: dict[str, float] = {}
     for s in shifts:
         sims = {"nopool": [], "maxpool": [], "avgpool": []}
         for axis in (1, 2):
@@ -426,6 +429,9 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
                     sims[key].append(_cosine(a, b))
         for key, v in sims.items():
             metrics[f"cos_{key}_shift{s}"] = round(float(np.mean(np.concatenate(v))), 6)
+            per_image = np.mean(v, axis=0)       # each image's mean over the four directions
+            stderr[f"cos_{key}_shift{s}"] = (float(per_image.std(ddof=1) / np.sqrt(len(per_image)))
+                                             if len(per_image) > 1 else float("nan"))
     feats_before = int(np.prod(base[0].shape[1:]))
     feats_after = int(np.prod(base[1].shape[1:]))
     dense_before = keras.Sequential([keras.Input(base[0].shape[1:]), layers.Flatten(), layers.Dense(10)]).count_params()
@@ -451,8 +457,9 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
     return Result(
         metrics=metrics,
         artifacts={"pool_shift_similarity.png": _png(fig)},
+        stderr=stderr,
         notes=(f"Shapes: MaxPooling2D(2) on {sizes} (odd sides are floored). Invariance: {len(raw)} {images} "
-               f"images (28x28, padded to 32x32), a random He-normal Conv2D({filters}, {kernel}, same) + ReLU; "
+               f"images (drawn at random for this seed; 28x28, padded to 32x32), a random He-normal Conv2D({filters}, {kernel}, same) + ReLU; "
                "features of each image and of its copy shifted by s pixels (up/down/left/right, np.roll "
                "over the zero border) compared by cosine similarity, mean over images and directions, "
                "without pooling and after 2x2 max / average pooling. Only translation was measured, not "

@@ -22,7 +22,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from repro import plots, progress
+from repro import convergence, plots, progress
 from repro.kerasutil import fresh
 from repro.registry import Result, experiment
 
@@ -70,10 +70,39 @@ class _StopWhenBelow(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class _BatchLosses(keras.callbacks.Callback):
+    """Records Keras's running mean of the loss after every batch of a fit (to recover the curve)."""
+
+    def __init__(self):
+        super().__init__()
+        self.running: list[float] = []
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self.running.append(float((logs or {}).get("loss", float("nan"))))
+
+
+def chunk_means(running: list[float], batch_size: int, n: int, chunks: int = 10) -> tuple[list[float], int]:
+    """The loss curve of one epoch as ``chunks`` means of consecutive batches, from the running
+    means Keras logs (weighted by samples: batch b covers min(b * batch_size, n) samples so far).
+    Returns (curve, batches per point)."""
+    steps = len(running)
+    if steps == 0:
+        return [], 1
+    per = max(1, steps // chunks)
+    seen = np.minimum(np.arange(1, steps + 1) * batch_size, n).astype(float)
+    total = np.concatenate([[0.0], np.asarray(running) * seen])
+    seen = np.concatenate([[0.0], seen])
+    edges = list(range(0, steps - per + 1, per))[:chunks] + [steps]
+    curve = [float((total[b] - total[a]) / (seen[b] - seen[a])) for a, b in zip(edges[:-1], edges[1:])]
+    return curve, per
+
+
 def train_on_adding(kind: str, length: int, *, seed: int, units: int, batch_size: int,
                     max_steps: int, check_every: int, learning_rate: float, train_size: int,
                     test_size: int, label: str = "") -> dict:
-    """Train one recurrent layer + Dense(1) on the adding problem; returns test MSE and steps."""
+    """Train one recurrent layer + Dense(1) on the adding problem; returns test MSE and steps, the
+    standard errors of the test MSEs over the test sequences, and the convergence of the training
+    loss (per ``check_every`` steps; converged also when the run stopped because it was solved)."""
     rng = np.random.default_rng([seed, length])  # the same data for every kind at this length
     x_train, y_train = adding_problem(train_size, length, rng)
     x_val, y_val = adding_problem(512, length, rng)
@@ -91,9 +120,23 @@ def train_on_adding(kind: str, length: int, *, seed: int, units: int, batch_size
                         callbacks=[_StopWhenBelow(0.5 * SOLVED_FRACTION * BASELINE_MSE, epochs, label)])
     seconds = time.perf_counter() - t0
     test_mse = float(model.evaluate(x_test, y_test, batch_size=1000, verbose=0))
-    mean_mse = float(np.mean((y_test - y_train.mean()) ** 2))  # the trivial baseline, measured
+    sq = (model.predict(x_test, batch_size=1000, verbose=0)[:, 0] - y_test) ** 2
+    base_sq = (y_test - y_train.mean()) ** 2
+    mean_mse = float(np.mean(base_sq))  # the trivial baseline, measured
+
+    def se(v: np.ndarray) -> float:     # standard error of a mean over the test sequences
+        return float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+    runs = len(history.history["loss"])
+    target = 0.5 * SOLVED_FRACTION * BASELINE_MSE
+    conv = convergence.check(history.history["loss"], budget=f"{max_steps} steps",
+                             unit_per_point=check_every, unit="steps")
+    if history.history["val_loss"] and history.history["val_loss"][-1] < target:
+        conv |= {"converged": True, "estimate": "",
+                 "rule": f"stopped once solved: validation MSE below {target:.4f}"}
     return {"test_mse": test_mse, "baseline_mse": mean_mse, "seconds": seconds,
-            "steps": len(history.history["loss"]) * check_every,
+            "test_mse_se": se(sq), "baseline_mse_se": se(base_sq), "convergence": conv,
+            "steps": runs * check_every,
             "val_curve": [float(v) for v in history.history["val_loss"]]}
 
 
@@ -109,6 +152,8 @@ def adding_problem_lengths(*, seed: int, lengths: list[int] = (10, 25, 50, 100),
     lengths, kinds = sorted(int(t) for t in lengths), list(kinds)
     solved_below = SOLVED_FRACTION * BASELINE_MSE
     metrics: dict = {}
+    stderr: dict[str, float] = {}
+    converged: dict[str, dict] = {}
     curves: dict = {}
     for kind in kinds:
         longest = 0
@@ -121,12 +166,17 @@ def adding_problem_lengths(*, seed: int, lengths: list[int] = (10, 25, 50, 100),
             metrics[f"{kind}_steps_T{length}"] = r["steps"]
             metrics[f"{kind}_seconds_T{length}"] = round(r["seconds"], 2)
             metrics[f"baseline_mse_T{length}"] = r["baseline_mse"]
+            stderr[f"{kind}_mse_T{length}"] = r["test_mse_se"]
+            stderr[f"baseline_mse_T{length}"] = r["baseline_mse_se"]
+            converged[f"{kind}_T{length}"] = r["convergence"]
             curves[(kind, length)] = r["val_curve"]
             if r["test_mse"] < solved_below:
                 longest = length
         metrics[f"{kind}_longest_solved"] = longest
         metrics[f"{kind}_mse_longest"] = metrics[f"{kind}_mse_T{lengths[-1]}"]
+        stderr[f"{kind}_mse_longest"] = stderr[f"{kind}_mse_T{lengths[-1]}"]
     metrics["baseline_mse_longest"] = metrics[f"baseline_mse_T{lengths[-1]}"]
+    stderr["baseline_mse_longest"] = stderr[f"baseline_mse_T{lengths[-1]}"]
     metrics["longest_length"] = lengths[-1]
     metrics["solved_below"] = solved_below
 
@@ -147,6 +197,7 @@ def adding_problem_lengths(*, seed: int, lengths: list[int] = (10, 25, 50, 100),
     ax2.legend(fontsize=7, ncol=2)
     return Result(metrics=metrics,
                   artifacts={"mse_vs_length.png": plots.png(fig), "curves.png": plots.png(fig2)},
+                  stderr=stderr, convergence=converged,
                   notes=f"{units} units, Adam {learning_rate:g} with clipnorm 1, batch {batch_size}, "
                         f"up to {max_steps} steps (stopped once validation MSE < {solved_below / 2:.4f}); "
                         f"{train_size} training / {test_size} test sequences per length; solved = "
@@ -225,6 +276,7 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
     rng = np.random.default_rng(seed)
     x, _ = adding_problem(batch, length, rng)
     metrics: dict = {}
+    converged: dict[str, dict] = {}
     curves: dict[str, np.ndarray] = {}
 
     def measure(name: str, cell: keras.layers.Layer) -> None:
@@ -263,8 +315,12 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
         model = keras.Sequential([keras.Input((train_length, 2)), LAYERS[kind](units),
                                   keras.layers.Dense(1)])
         model.compile(optimizer=keras.optimizers.Adam(learning_rate, clipnorm=1.0), loss="mse")
-        history = model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0)
+        batch_losses = _BatchLosses()
+        history = model.fit(x_train, y_train, batch_size=32, epochs=1, verbose=0, callbacks=[batch_losses])
         metrics[f"{kind}_train_loss_epoch_mean"] = float(history.history["loss"][-1])  # over its steps
+        curve, per = chunk_means(batch_losses.running, 32, len(x_train))
+        converged[f"{kind}_trained"] = convergence.check(curve, budget=f"{train_steps} steps",
+                                                         unit_per_point=per, unit="steps")
         measure(f"{kind}_trained", model.layers[0].cell)
         progress.step(4 + i, 6, f"{kind} trained")
 
@@ -279,5 +335,6 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
            title=f"gradient through time, {units} units, seed {seed}")
     ax.legend(fontsize=8)
     return Result(metrics=metrics, artifacts={"jacobian_norms.png": plots.png(fig)},
+                  convergence=converged,
                   notes=f"adding-problem inputs, T={length}, batch {batch}; LSTM state = [h, c]; "
                         f"trained {train_steps} steps at T={train_length}; scaled: W^hh × {recurrent_scale}")

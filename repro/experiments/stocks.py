@@ -7,7 +7,9 @@ samples are split by date (train, then validation for early stopping, then test:
 the returns are standardised with the training period's mean and standard deviation only, and
 each seed trains one SimpleRNN and one LSTM of the same width on every series. The accuracies are
 averaged over the series (the chapter's "平均正确率") and set beside the majority class of the
-training period and "tomorrow moves like today".
+training period and "tomorrow moves like today". The test period is fixed by design (the last days
+of each series: no look-ahead), so seeds vary only initialisation and batch order; the test-day
+sampling enters as each accuracy's binomial standard error over the test days (``Result.stderr``).
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import time
 import keras
 import numpy as np
 
-from repro import data, plots, progress
+from repro import convergence, data, plots, progress, stats
 from repro.registry import Result, experiment
 
 LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM}
@@ -55,9 +57,11 @@ def standardise(x: np.ndarray, train: slice) -> np.ndarray:
 
 def train_direction_model(kind: str, x: np.ndarray, y: np.ndarray, split: tuple[slice, slice, slice], *,
                           seed: int, units: int, epochs: int, batch_size: int, learning_rate: float,
-                          patience: int) -> tuple[np.ndarray, int]:
+                          patience: int) -> tuple[np.ndarray, int, dict]:
     """Fit ``kind`` on the training period with early stopping on the validation period; returns
-    the predicted probabilities of "up" on the test period and the epochs run."""
+    the predicted probabilities of "up" on the test period, the epochs run and the convergence
+    (what the stop rule watches: converged when early stopping fired, else ``convergence.check``
+    on the validation loss)."""
     train, val, test = split
     keras.backend.clear_session()
     gc.collect()
@@ -70,7 +74,13 @@ def train_direction_model(kind: str, x: np.ndarray, y: np.ndarray, split: tuple[
                                          restore_best_weights=True)
     history = model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=epochs,
                         batch_size=batch_size, shuffle=True, verbose=0, callbacks=[stop])
-    return model.predict(x[test], batch_size=1024, verbose=0)[:, 0], len(history.history["loss"])
+    ran = len(history.history["loss"])
+    conv = convergence.from_history(history, monitor="val_loss", budget=f"{ran} of at most {epochs} epochs")
+    conv["rule"] = "val_loss (what early stopping watches): " + conv["rule"]
+    if stop.stopped_epoch > 0:
+        conv |= {"converged": True, "estimate": "",
+                 "rule": f"early stopping fired: val_loss did not improve for {patience} epochs"}
+    return model.predict(x[test], batch_size=1024, verbose=0)[:, 0], ran, conv
 
 
 @experiment("stock_direction", datasets=("stocks", "sp500", "nasdaq"))
@@ -81,6 +91,7 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
     """Test accuracy of next-day direction for SimpleRNN and LSTM, averaged over the series."""
     series = data.load_prices(list(tickers))
     per: dict[str, dict[str, float]] = {}
+    converged: dict[str, dict] = {}
     test_days = 0
     t0 = time.perf_counter()
     for i, (ticker, (dates, prices)) in enumerate(series.items()):
@@ -95,9 +106,9 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
                "persistence": float(np.mean(y_test == (last[split[2]] > 0))),
                "up_share_test": float(y_test.mean())}
         for kind in LAYERS:
-            prob, ran = train_direction_model(kind, xs, y, split, seed=seed, units=units, epochs=epochs,
-                                              batch_size=batch_size, learning_rate=learning_rate,
-                                              patience=patience)
+            prob, ran, converged[f"{kind}_{ticker}"] = train_direction_model(
+                kind, xs, y, split, seed=seed, units=units, epochs=epochs, batch_size=batch_size,
+                learning_rate=learning_rate, patience=patience)
             pred = (prob >= 0.5).astype(np.uint8)
             row[kind] = float(np.mean(pred == y_test))
             row[f"{kind}_up_share"] = float(pred.mean())
@@ -123,6 +134,18 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
         for key in ("lstm", "rnn", "majority", "persistence"):
             metrics[f"{key}_accuracy_{ticker}"] = row[key]
 
+    # Test-day sampling: binomial per series; an average of S series' proportions has
+    # SE = sqrt(sum_i p_i (1 - p_i) / n_i) / S (the series' test days taken as independent).
+    def avg_se(key: str) -> float:
+        return float(np.sqrt(sum(stats.binomial_se(row[key], row["test_days"]) ** 2
+                                 for row in per.values())) / len(per))
+
+    stderr = {f"{key}_accuracy": avg_se(key) for key in ("lstm", "rnn", "majority", "persistence")}
+    stderr |= {key: avg_se(key) for key in ("lstm_up_share", "rnn_up_share", "up_share_test")}
+    for ticker, row in per.items():
+        for key in ("lstm", "rnn", "majority", "persistence"):
+            stderr[f"{key}_accuracy_{ticker}"] = stats.binomial_se(row[key], row["test_days"])
+
     fig, ax = plots.figure(6.0, 3.5)
     names = list(per)
     width = 0.2
@@ -136,5 +159,6 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
     ax.legend(fontsize=7, ncol=3, loc="upper left")
     periods = ", ".join(f"{t} from {row['test_from']} ({row['test_days']} d)" for t, row in per.items())
     return Result(metrics=metrics, artifacts={"accuracy.png": plots.png(fig)},
+                  stderr=stderr, convergence=converged,
                   notes=f"window {window} log returns, {units} units, Adam {learning_rate:g}, early "
                         f"stopping (patience {patience}) on the validation period; test periods: {periods}")

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from repro import data, plots, progress
+from repro import convergence, data, plots, progress, stats
 from repro.kerasutil import dims, fresh
 from repro.models.text_cnn import sentence_cnn
 from repro.registry import Result, experiment
@@ -68,14 +68,27 @@ def film_split(movies: np.ndarray, seed: int, test_frac: float, val_frac: float
     return ~(test | val), val, test
 
 
+PATIENCE = 2   # early stopping on the validation films' loss
+
+
 def _fit(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset, test: tf.data.Dataset,
-         epochs: int, learning_rate: float, label: str) -> tuple[float, int]:
+         epochs: int, learning_rate: float, label: str) -> tuple[float, int, dict]:
+    """Train with early stopping on val_loss; (test accuracy, epochs run, convergence).
+
+    Convergence is judged on what the stop rule watches: converged when early stopping fired, else
+    by ``convergence.check`` on the validation loss over the epochs run."""
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=2, restore_best_weights=True)
+    stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=PATIENCE, restore_best_weights=True)
     history = model.fit(train, validation_data=val, epochs=epochs, shuffle=False, verbose=0,
                         callbacks=[stop, progress.epochs(epochs, label)])
-    return float(model.evaluate(test, verbose=0)[1]), len(history.history["loss"])
+    ran = len(history.history["loss"])
+    conv = convergence.from_history(history, monitor="val_loss", budget=f"{ran} of at most {epochs} epochs")
+    conv["rule"] = "val_loss (what early stopping watches): " + conv["rule"]
+    if stop.stopped_epoch > 0:
+        conv |= {"converged": True, "estimate": "",
+                 "rule": f"early stopping fired: val_loss did not improve for {PATIENCE} epochs"}
+    return float(model.evaluate(test, verbose=0)[1]), ran, conv
 
 
 @experiment("sentence_cnn_reviews", datasets=("rotten_tomatoes",))
@@ -108,12 +121,13 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
         return ds.batch(batch_size).prefetch(2)
 
     results = {}
+    converged: dict[str, dict] = {}
     for name, filters, dropout in (("chapter_cnn", 2, 0.0), ("wide_cnn", wide_filters, wide_dropout)):
         fresh(seed)
         model = sentence_cnn(seq_len=seq_len, embed_dim=embed_dim, vocab_size=vocab, filters=filters,
                              dropout=dropout)
-        acc, ran = _fit(model, batches(ids, tr, True), batches(ids, va), batches(ids, te), epochs,
-                        learning_rate, name)
+        acc, ran, converged[name] = _fit(model, batches(ids, tr, True), batches(ids, va), batches(ids, te),
+                                         epochs, learning_rate, name)
         results[name] = acc
         metrics[f"{name}_epochs"] = ran
         metrics[f"{name}_params"] = int(model.count_params())
@@ -128,8 +142,8 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
 
     logreg = keras.Sequential([keras.Input((to_bow.vocabulary_size(),)),
                                keras.layers.Dense(2, activation="softmax")], name="logreg")
-    results["logreg"], metrics["logreg_epochs"] = _fit(logreg, bow(tr, True), bow(va), bow(te),
-                                                       epochs, learning_rate, "logreg")
+    results["logreg"], metrics["logreg_epochs"], converged["logreg"] = _fit(
+        logreg, bow(tr, True), bow(va), bow(te), epochs, learning_rate, "logreg")
     majority = int(labels[tr].mean() >= 0.5)
     results["majority"] = float(np.mean(labels[te] == majority))
 
@@ -144,7 +158,11 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
     ax.bar(names, [results[n] for n in names], color=["C0", "C1", "C2", "grey"])
     ax.set(ylabel="test accuracy", ylim=(0.4, 0.85),
            title=f"Rotten Tomatoes fresh/rotten, seed {seed} ({int(te.sum())} test sentences)")
+    n_test = int(te.sum())
+    stderr = {f"{name}_accuracy": stats.binomial_se(acc, n_test) for name, acc in results.items()}
+    stderr["fresh_share_test"] = stats.binomial_se(metrics["fresh_share_test"], n_test)
     return Result(metrics=metrics, artifacts={"accuracy.png": plots.png(fig)},
+                  stderr=stderr, convergence=converged,
                   notes=f"embedding {embed_dim} (random init, trained), {seq_len} tokens, vocabulary "
                         f"{vocab}; Adam {learning_rate:g}, batch {batch_size}, early stopping on the "
                         f"validation films; wide: {wide_filters} filters per height, dropout {wide_dropout}")

@@ -1,4 +1,5 @@
-"""7.7 English → Chinese translation on Tatoeba: TRF-TRANSLATE, ATT-MULTIHEAD's trained model, TRF-PARALLEL.
+"""7.7 English → Chinese translation on Tatoeba: the trained Transformer (a producer run), TRF-TRANSLATE,
+TRF-PARALLEL.
 
 Data: the Tatoeba pairs (Chinese converted to Simplified by OpenCC at load time). English is split
 into lower-cased words and punctuation, Chinese into characters; vocabularies come from the training
@@ -13,11 +14,11 @@ and feeds back its own tokens until ⟨EOS⟩, greedily and by beam search. BLEU
 """
 from __future__ import annotations
 
-import functools
 import json
 import re
 import time
 from collections import Counter
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -154,7 +155,8 @@ def train(model: keras.Model, d: dict, seed: int, epochs: int, batch_size: int, 
     hist = model.fit(ds, epochs=epochs, verbose=0, callbacks=[progress.epochs(epochs, label)])
     seconds = time.perf_counter() - t0
     tokens = int(np.sum(tgt[:, 1:] != PAD)) * epochs
-    return {"loss": float(hist.history["loss"][-1]), "seconds": seconds, "tokens_per_s": tokens / seconds}
+    return {"loss": float(hist.history["loss"][-1]), "seconds": seconds, "tokens_per_s": tokens / seconds,
+            "loss_curve": [float(x) for x in hist.history["loss"]]}
 
 
 def translate(model: keras.Model, d: dict, src: np.ndarray, beam: int = 1, batch: int = 256) -> list[str]:
@@ -178,20 +180,98 @@ def encode_english(d: dict, sentences: list[str]) -> np.ndarray:
     return np.stack([d["src_v"].encode(tokenize_en(s), d["max_src"]) for s in sentences])
 
 
-# Both TRF-TRANSLATE and ATT-MULTIHEAD need the trained Transformer of a seed: kept here so that a
-# serial run trains it once (training is deterministic, so a cache miss gives the same model).
-@functools.lru_cache(maxsize=4)
-def trained_transformer(seed: int, config: str) -> tuple[keras.Model, dict, dict]:
-    c = json.loads(config)
-    d = prepare(seed, c["max_src"], c["max_tgt"], c["test_sentences"], c["train_pairs"], c["min_count"])
+# --------------------------------------------------------------- the trained Transformer (a producer)
+# TRF-TRANSLATE and ATT-MULTIHEAD judge the same trained Transformer of a seed. It is trained once by
+# the producer run `translation_transformer`, which saves its weights, the parameters it was trained
+# with and its vocabularies into its artifact directory; the consumers (`translate_en_zh`,
+# `attention_heads`) take that directory as `transformer_dir` and load the model from it (the files are
+# only read). The data are re-derived from seed + parameters (deterministic) and checked against the
+# saved vocabularies. Without a directory (tests) a consumer trains the model itself.
+
+MODEL_PARAMS = ("max_src", "max_tgt", "test_sentences", "train_pairs", "min_count", "d_model", "heads", "ff",
+                "layers", "dropout", "epochs", "batch_size", "learning_rate", "warmup")
+WEIGHTS, CONFIG = "transformer.weights.h5", "transformer.json"
+
+
+def _data(seed: int, c: dict) -> dict:
+    return prepare(seed, c["max_src"], c["max_tgt"], c["test_sentences"], c["train_pairs"], c["min_count"])
+
+
+def _build_transformer(seed: int, d: dict, c: dict) -> keras.Model:
     fresh(seed)
-    model = build("transformer", d, c["d_model"], c["heads"], c["ff"], c["layers"], c["lstm_units"], c["dropout"])
+    # lstm_units is not used by the Transformer
+    return build("transformer", d, c["d_model"], c["heads"], c["ff"], c["layers"], 0, c["dropout"])
+
+
+def train_transformer(seed: int, c: dict) -> tuple[keras.Model, dict, dict]:
+    """(model, data, training stats) for the parameters `c` (the keys of MODEL_PARAMS)."""
+    d = _data(seed, c)
+    model = _build_transformer(seed, d, c)
     stats = train(model, d, seed, c["epochs"], c["batch_size"], c["learning_rate"], c["warmup"], "transformer")
     return model, d, stats
 
 
-def config_key(**params) -> str:
-    return json.dumps(params, sort_keys=True)
+def save_transformer(directory: str | Path, seed: int, c: dict, model: keras.Model, d: dict, stats: dict) -> None:
+    out = Path(directory)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_weights(out / WEIGHTS)
+    (out / CONFIG).write_text(json.dumps({"seed": seed, "params": c, "stats": stats,
+                                          "src_vocab": d["src_v"].itos, "tgt_vocab": d["tgt_v"].itos,
+                                          "train_pairs": len(d["src_tr"])}, ensure_ascii=False))
+
+
+def load_transformer(directory: str | Path, seed: int, c: dict) -> tuple[keras.Model, dict, dict]:
+    """The Transformer a `translation_transformer` run saved for this seed and these parameters:
+    (model, data, the producer's training stats). Refuses a directory saved for anything else."""
+    src = Path(directory)
+    saved = json.loads((src / CONFIG).read_text())
+    if saved["seed"] != seed or saved["params"] != c:
+        diff = {k: (saved["params"].get(k), v) for k, v in c.items() if saved["params"].get(k) != v}
+        raise ValueError(f"the Transformer in {directory} was trained for seed {saved['seed']} "
+                         f"(this run: {seed}); differing parameters (saved, wanted): {diff}")
+    d = _data(seed, c)
+    if d["src_v"].itos != saved["src_vocab"] or d["tgt_v"].itos != saved["tgt_vocab"] \
+            or len(d["src_tr"]) != saved["train_pairs"]:
+        raise ValueError(f"the data re-derived for seed {seed} differ from those the Transformer in "
+                         f"{directory} was trained on (vocabulary or training pairs)")
+    model = _build_transformer(seed, d, c)
+    model.load_weights(src / WEIGHTS)
+    return model, d, saved["stats"]
+
+
+def trained_transformer(seed: int, transformer_dir: str | None, **params) -> tuple[keras.Model, dict, dict]:
+    """Loaded from `transformer_dir` when given, else trained here (tests); `params` holds at least
+    MODEL_PARAMS (other keys are ignored)."""
+    c = {k: params[k] for k in MODEL_PARAMS}
+    if transformer_dir is not None:
+        return load_transformer(transformer_dir, seed, c)
+    return train_transformer(seed, c)
+
+
+@experiment("translation_transformer", datasets=("tatoeba",))
+def translation_transformer(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sentences: int = 1000,
+                            train_pairs: int | None = None, min_count: int = 2, d_model: int = 128,
+                            heads: int = 4, ff: int = 512, layers: int = 2, dropout: float = 0.1,
+                            epochs: int = 4, batch_size: int = 64, learning_rate: float = 1e-3,
+                            warmup: int = 1000, artifact_dir: str | None = None) -> Result:
+    """Producer: trains the Transformer of this seed and saves it into `artifact_dir` for
+    TRF-TRANSLATE's and ATT-MULTIHEAD's runs; reports its training loss, time and size."""
+    c = dict(max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences, train_pairs=train_pairs,
+             min_count=min_count, d_model=d_model, heads=heads, ff=ff, layers=layers, dropout=dropout,
+             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
+    model, d, stats = train_transformer(seed, c)
+    if artifact_dir is not None:
+        save_transformer(artifact_dir, seed, c, model, d, stats)
+    return Result(metrics={"transformer_train_loss": stats["loss"],
+                           "transformer_loss_by_epoch": [round(x, 5) for x in stats["loss_curve"]],
+                           "transformer_train_seconds": stats["seconds"],
+                           "transformer_tokens_per_s": stats["tokens_per_s"],
+                           "transformer_params": int(model.count_params()),
+                           "train_pairs": len(d["src_tr"]), "src_vocab": len(d["src_v"]),
+                           "tgt_vocab": len(d["tgt_v"])},
+                  notes=f"Transformer d={d_model}, {heads} heads, ff {ff}, {layers}+{layers} layers; {epochs} "
+                        f"epochs of {len(d['src_tr'])} pairs, batch {batch_size}, Adam peak {learning_rate:g} "
+                        f"with {warmup} warm-up steps; saved for the runs that use it")
 
 
 @experiment("translate_en_zh", datasets=("tatoeba",))
@@ -200,13 +280,14 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
                     heads: int = 4, ff: int = 512, layers: int = 2, lstm_units: int = 256,
                     dropout: float = 0.1, epochs: int = 4, batch_size: int = 64,
                     learning_rate: float = 1e-3, warmup: int = 1000, beam: int = 4,
-                    beam_sentences: int = 500, examples: int = 12) -> Result:
-    """BLEU/chrF of the Transformer and the LSTM baseline on held-out Tatoeba sentences."""
-    cfg = config_key(max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences,
-                     train_pairs=train_pairs, min_count=min_count, d_model=d_model, heads=heads, ff=ff,
-                     layers=layers, lstm_units=lstm_units, dropout=dropout, epochs=epochs,
-                     batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
-    trf, d, trf_stats = trained_transformer(seed, cfg)
+                    beam_sentences: int = 500, examples: int = 12, transformer_dir: str | None = None) -> Result:
+    """BLEU/chrF of the Transformer and the LSTM baseline on held-out Tatoeba sentences. The Transformer
+    is loaded from `transformer_dir` (a `translation_transformer` run of this seed; its training loss and
+    time are that run's), or trained here when None."""
+    trf, d, trf_stats = trained_transformer(
+        seed, transformer_dir, max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences,
+        train_pairs=train_pairs, min_count=min_count, d_model=d_model, heads=heads, ff=ff, layers=layers,
+        dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
     fresh(seed)
     lstm = build("lstm", d, d_model, heads, ff, layers, lstm_units, dropout)
     lstm_stats = train(lstm, d, seed, epochs, batch_size, learning_rate, warmup, "lstm")
