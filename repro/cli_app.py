@@ -95,113 +95,128 @@ def _short(text: str, limit: int = 48) -> str:
 
 
 def _claimed_text(spec: dict) -> str:
-    from repro import verdict
-
+    """What the chapter says, then the line it is judged against (marked when the line is ours)."""
     rule = records.rule_text(spec)
     if spec["claimed"] is None:
         return rule
-    claimed = records._fmt(spec["claimed"])
-    return claimed if verdict.rule_kind(spec["rule"]) == "equal" else f"{claimed} ({rule})"
+    claimed = records.fmt(spec["claimed"])
+    return f"{claimed} ({rule})" if rule and not rule.startswith("=") else claimed
 
 
 def _verdict_table(rec: dict) -> Table:
     t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
-    for col in ("claim", "metric", "claimed", "measured", "", "verdict"):
+    for col in ("claim", "metric", "claimed · judged against", "measured", "", "verdict · deciding part", "seeds"):
         t.add_column(col, overflow="fold")
     for cid, e in rec["claims"].items():
         first = True
         if e.get("error"):
-            t.add_row(cid, "", "", _short(e["error"].splitlines()[0], 80), "", _styled(e["verdict"]))
+            t.add_row(cid, "", "", _short(e["error"].splitlines()[0], 80), "", _styled(e["verdict"]), "")
             continue
+        verdict_cell = f"{_styled(e['verdict'])}\n[dim]{_short(e.get('deciding', ''), 90)}[/]"
         for name, m in e["metrics"].items():
             if m["status"] == "info":
                 continue
-            mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "weak": "[yellow]~[/]"}.get(m["status"], "")
-            t.add_row(cid if first else "", name, _short(_claimed_text(e["metric_specs"][name])),
-                      _short(records.measured_text(m)), mark, _styled(e["verdict"]) if first else "")
+            mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "undecided": "[yellow]?[/]"}.get(m["status"], "")
+            t.add_row(cid if first else "", name, _short(_claimed_text(e["metric_specs"][name]), 60),
+                      _short(records.measured_text(m), 70), mark, verdict_cell if first else "",
+                      str(e["n_seeds"]) if first else "")
             first = False
         if first:  # nothing judged (e.g. not checkable): show some of what was measured instead
             shown = [f"{k}={records.measured_text(m)}" for k, m in e["metrics"].items() if m["values"][0] is not None]
-            t.add_row(cid, "(measured)", "", _short(", ".join(shown[:3]), 80), "", _styled(e["verdict"]))
+            t.add_row(cid, "(measured)", "", _short(", ".join(shown[:3]), 80), "", verdict_cell, str(e["n_seeds"]))
     return t
 
 
-@app.command()
-def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/or claim IDs; all suites when left out"),
-        profile: str = typer.Option("quick", "--profile", "-p", help="smoke | quick | full"),
-        seeds: Optional[int] = typer.Option(None, "--seeds", "-s", min=1, help="seeds for empirical claims (default: the profile's)"),
-        force: bool = typer.Option(False, "--force", help="run again even if this commit already has the result"),
-        results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept"),
-        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="local worker processes (TensorFlow's threads divided between them)"),
-        executor: str = typer.Option("local", "--executor", help="local | ray"),
-        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="a Ray cluster; default: a local Ray started for the run"),
-        gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", min=0.0, help="GPUs each (claim, seed) job asks Ray for")) -> None:
-    """Run claims with progress bars, then print the verdict table and write records to results/."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    _check_profile(profile)
-    try:
-        selection = suites.select(items or [], _load_suites())
-    except suites.SelectionError as e:
-        fail(str(e))
-
-    from repro import data, env, runner
-
-    try:
-        runner.prefetch([c for _, cs in selection for c in cs], say=say)
-    except data.DataError as e:
-        fail(str(e))
-    pool = None
+def _executor(executor: str, jobs: int, ray_address: Optional[str], gpus_per_job: float):
     if executor == "ray":
         from repro.executors import RayExecutor
         try:
-            pool = RayExecutor(ray_address, cpus_per_job=max(1, (os.cpu_count() or 1) // jobs), gpus_per_job=gpus_per_job)
+            return RayExecutor(ray_address, cpus_per_job=max(1, (os.cpu_count() or 1) // jobs), gpus_per_job=gpus_per_job)
         except RuntimeError as e:
             fail(str(e))
     elif executor != "local":
         fail(f"unknown executor '{executor}'; use local or ray")
     elif jobs > 1:
         from repro.executors import LocalPoolExecutor
-        pool = LocalPoolExecutor(jobs)
+        return LocalPoolExecutor(jobs)
+    return None
+
+
+def _run_with_progress(selection, *, profile: str, seeds: Optional[int], force: bool, results: Path,
+                       pool) -> list[Path]:
+    """runner.run_selection with progress bars; bad input and missing data end in one error line."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from repro import data, env, runner
+
+    try:
+        runner.prefetch(selection, say=say)
+    except data.DataError as e:
+        fail(str(e))
     environment = env.capture()
-    errors = 0
-    paths: list[Path] = []
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=False) as bar:
-        for s, claims in selection:
-            total = sum(len(s.seeds_for(c, profile, seeds)) for c in claims)
-            overall = bar.add_task(f"[bold]{s.name}[/] ({profile})", total=total)
-            tasks: dict[tuple[str, int], int] = {}
-            current: list[tuple[str, int]] = []
+        state: dict = {}
 
-            def on_event(kind: str, info: dict) -> None:
-                if kind == "resume":
-                    err.print(f"[dim]resuming the interrupted run from {info['path']}[/]")
-                elif kind == "unit":
-                    key = (info["claim_id"], info["seed"])
-                    tasks[key] = bar.add_task(f"  {key[0]} seed {key[1]}", total=None)
-                    current[:] = [key]
-                elif kind == "step" and current and current[0] in tasks:
-                    bar.update(tasks[current[0]], completed=info["done"], total=info["total"],
-                               description=f"  {current[0][0]} {info['text'][:60]}")
-                elif kind in ("done", "skip"):
-                    key = (info["claim"].id, info["seed"])
-                    if kind == "done" and key in tasks:
-                        r = info["run"]
-                        state = "[red]error[/]" if r["error"] else f"{r['seconds']:.1f}s"
-                        bar.update(tasks.pop(key), description=f"  {key[0]} seed {key[1]} {state}",
-                                   total=1, completed=1)
-                    bar.advance(overall)
+        def on_event(kind: str, info: dict) -> None:
+            if kind == "suite":
+                state["overall"] = bar.add_task(f"[bold]{info['suite']}[/] ({profile})", total=info["units"])
+                state["tasks"] = {}
+            elif kind == "resume":
+                err.print(f"[dim]resuming the interrupted run from {info['path']}[/]")
+            elif kind == "look":
+                err.print(f"[dim]{info['run_id']}: more seeds, up to {info['seeds']}: "
+                          f"{', '.join(info['why'])} undecided[/]")
+                bar.update(state["overall"], total=bar.tasks[state["overall"]].total + info["added"])
+            elif kind == "unit":
+                key = (info["run_id"], info["seed"])
+                state["tasks"][key] = bar.add_task(f"  {key[0]} seed {key[1]}", total=None)
+                state["current"] = key
+            elif kind == "step" and state.get("current") in state["tasks"]:
+                key = state["current"]
+                bar.update(state["tasks"][key], completed=info["done"], total=info["total"],
+                           description=f"  {key[0]} {info['text'][:60]}")
+            elif kind in ("done", "skip"):
+                key = (info["run_id"], info["seed"])
+                if kind == "done" and key in state["tasks"]:
+                    r = info["run"]
+                    shown = "[red]error[/]" if r["error"] else f"{r['seconds']:.1f}s"
+                    bar.update(state["tasks"].pop(key), description=f"  {key[0]} seed {key[1]} {shown}",
+                               total=1, completed=1)
+                bar.advance(state["overall"])
 
-            try:
-                path = runner.run_suite(s, claims, profile=profile, env=environment, seeds=seeds, force=force,
+        try:
+            return runner.run_selection(selection, profile=profile, env=environment, seeds=seeds, force=force,
                                         results_dir=results, on_event=on_event, executor=pool)
-            except data.DataError as e:
-                fail(str(e))
-            except KeyboardInterrupt:
-                err.print("[yellow]interrupted[/]: finished seeds are kept; run the same command again to resume")
-                raise typer.Exit(130)
-            paths.append(path)
+        except data.DataError as e:
+            fail(str(e))
+        except runner.ConfigError as e:
+            fail(f"{e}; fix the suite file and run again")
+        except KeyboardInterrupt:
+            err.print("[yellow]interrupted[/]: finished seeds are kept; run the same command again to resume")
+            raise typer.Exit(130)
+    return []
+
+
+@app.command()
+def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/or claim IDs; all suites when left out"),
+        profile: str = typer.Option("quick", "--profile", "-p", help="smoke | quick | full | paper"),
+        seeds: Optional[int] = typer.Option(None, "--seeds", "-s", min=1, help="seeds for every non-deterministic run (default: the profile's, with more seeds while a part is undecided)"),
+        force: bool = typer.Option(False, "--force", help="run again even if this commit already has the result"),
+        results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept"),
+        jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="local worker processes (TensorFlow's threads divided between them)"),
+        executor: str = typer.Option("local", "--executor", help="local | ray"),
+        ray_address: Optional[str] = typer.Option(None, "--ray-address", help="a Ray cluster; default: a local Ray started for the run"),
+        gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", min=0.0, help="GPUs each (run, seed) job asks Ray for")) -> None:
+    """Run claims with progress bars, then print the verdict table and write records to results/."""
+    _check_profile(profile)
+    try:
+        selection = suites.select(items or [], _load_suites())
+    except suites.SelectionError as e:
+        fail(str(e))
+    pool = _executor(executor, jobs, ray_address, gpus_per_job)
+    paths = _run_with_progress(selection, profile=profile, seeds=seeds, force=force, results=results, pool=pool)
+    errors = 0
     for path in paths:
         rec = records.load(path)
         out.print(_verdict_table(rec))
@@ -252,7 +267,7 @@ def compare(a: Path = typer.Argument(..., help="the earlier record (a .json unde
 
 @app.command()
 def check(items: Optional[list[str]] = typer.Argument(None, help="suite names and/or claim IDs; all suites when left out"),
-          profile: str = typer.Option("smoke", "--profile", "-p", help="smoke | quick | full"),
+          profile: str = typer.Option("smoke", "--profile", "-p", help="smoke | quick | full | paper"),
           baseline: Optional[list[Path]] = typer.Option(None, "--baseline", "-b",
                                                         help="baseline record(s); default: the newest committed record of each suite and profile"),
           results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
@@ -266,7 +281,9 @@ def check(items: Optional[list[str]] = typer.Argument(None, help="suite names an
         given = [records.load(p) for p in baseline or []]
     except (suites.SelectionError, records.RecordError) as e:
         fail(str(e))
-    known = [(records.load(p), p) for p in records.find(results)]
+    known = []
+    for p in records.find(results):
+        known.append((records.load(p), p))
     machine, commit = env.machine(), env.commit()
     pairs = []
     for s, _ in selection:
@@ -278,16 +295,36 @@ def check(items: Optional[list[str]] = typer.Argument(None, help="suite names an
                      f"run `repro run {s.name} -p {profile}` on a known-good commit and commit its record")
             base = found[0]
         pairs.append((s.name, base))
-    run(items=items, profile=profile, seeds=None, force=False, results=results, jobs=1, executor="local",
-        ray_address=None, gpus_per_job=0.0)
+    paths = _run_with_progress(selection, profile=profile, seeds=None, force=False, results=results, pool=None)
     bad_total = 0
-    for name, base in pairs:
-        current = records.load(records.path_for(results, machine, name, profile, commit))
+    for (name, base), path in zip(pairs, paths):
+        current = records.load(path)
         base_for_claims = dict(base, claims={k: v for k, v in base["claims"].items() if k in current["claims"]})
         bad_total += len(_print_comparison(base_for_claims, current))
     if bad_total:
         err.print(f"[bold red]regression check failed[/]: {bad_total} regression(s)", soft_wrap=True)
         raise typer.Exit(1)
+
+
+@app.command()
+def rejudge(paths: Optional[list[Path]] = typer.Argument(None, help="records to re-judge; default: every record under --results"),
+            results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+    """Re-judge stored records under the current suite files from their stored per-seed values (no re-run);
+    records of suite format 1 become schema 2. Each file keeps its name: the values are that commit's."""
+    from repro import env
+    from repro import rejudge as rj
+
+    loaded = {s.name: s for s in _load_suites()}
+    targets = paths or sorted(p for p in results.glob("*/*.json"))
+    commit = env.commit()
+    for p in targets:
+        try:
+            path, rec = rj.rejudge_file(Path(p), loaded, commit)
+        except records.RecordError as e:
+            fail(str(e))
+        missing = rec.get("not_rejudged") or {}
+        out.print(f"re-judged {path}: {len(rec['claims'])} claim(s)" +
+                  (f"; not re-judged: {', '.join(missing)}" if missing else ""))
 
 
 @app.command("env")

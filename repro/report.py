@@ -62,19 +62,61 @@ def _suite_section(name: str) -> str:
         return ""
 
 
+def _seconds(x: float | None) -> str:
+    x = x or 0.0
+    return f"{x:.1f} s" if x < 10 else f"{x:.0f} s"
+
+
+def literature_text(spec: dict, setup: bool = False) -> str:
+    """'literature: 0.0095 (LeCun et al. 1998, Table 2)': a published value shown beside ours, cited."""
+    lit = spec.get("literature")
+    if not lit:
+        return ""
+    cite = "; ".join(str(lit[k]) for k in (("source", "setup") if setup else ("source",)) if lit.get(k))
+    value = lit.get("value")
+    return f"literature: {record.fmt(value)} ({cite})" if value is not None else f"literature: {cite}"
+
+
+def _judged_line(spec: dict) -> str:
+    text = record.rule_text(spec)
+    lit = literature_text(spec)
+    return f"{text}; {lit}" if text and lit else text or lit
+
+
+def _seeds_text(e: dict) -> str:
+    """The seed count, with why when seeds were added or the maximum was reached."""
+    why = e.get("seeds_why") or ""
+    n = str(e.get("n_seeds") or 0)
+    return f"{n} ({why})" if ("added" in why or "maximum" in why) else n
+
+
 def claim_rows(recs: list[dict]) -> list[dict]:
-    """One row per claim, in chapter order: what the tables show."""
+    """One row per claim, in chapter order: what the tables show.
+
+    claimed: only the chapter's words or numbers; judged: the line each judged part is held to (a line
+    the suite chose reads 'criterion (ours)'; a published value beside it is cited); measured: each
+    part's value and its outcome (pass / fail / undecided)."""
     rows = []
     for rec in recs:
         for cid, e in rec["claims"].items():
-            judged = [(n, m) for n, m in e["metrics"].items() if m["status"] != "info"]
-            shown = judged or [(n, m) for n, m in e["metrics"].items() if m["values"] and m["values"][0] is not None][:3]
+            specs = e.get("metric_specs") or {}
+            metrics = e.get("metrics") or {}
+            judged = [(n, m) for n, m in metrics.items() if m.get("status") != verdict.INFO]
+            shown = judged or [(n, m) for n, m in metrics.items()
+                               if m.get("values") and m["values"][0] is not None][:3]
+            measured = "; ".join(f"{n} {record.measured_text(m)}" + (f" → {m['status']}" if m.get("status") != verdict.INFO else "")
+                                 for n, m in shown)
+            lit_only = [(n, s) for n, s in specs.items() if s.get("literature") and n not in dict(judged)]
             rows.append({
-                "id": cid, "chapter": chapter_section(e, rec), "section": e["section"], "claim": e["claim"],
-                "claimed": "; ".join(f"{n} {record._fmt(e['metric_specs'][n]['claimed'])}" for n, _ in judged
-                                     if e["metric_specs"][n]["claimed"] is not None),
-                "measured": "; ".join(f"{n} {record.measured_text(m)}" for n, m in shown) or (e.get("error") or "").split("\n")[0],
-                "seeds": len(e["runs"]), "verdict": e["verdict"], "seconds": e["seconds"],
+                "id": cid, "chapter": chapter_section(e, rec), "section": e.get("section", ""), "claim": e["claim"],
+                "claimed": "; ".join(f"{n} {record.fmt(specs[n]['claimed'])}" for n, _ in judged
+                                     if n in specs and specs[n].get("claimed") is not None),
+                "judged": "; ".join([f"{n} {_judged_line(specs[n])}" for n, _ in judged if n in specs]
+                                    + [f"{n} {literature_text(s)}" for n, s in lit_only]),
+                "measured": measured or (e.get("error") or "").split("\n")[0],
+                "outcomes": {n: m["status"] for n, m in judged},
+                "seeds": e.get("n_seeds") or 0, "seeds_text": _seeds_text(e), "seeds_why": e.get("seeds_why") or "",
+                "verdict": e["verdict"], "deciding": e.get("deciding") or "", "seconds": e.get("seconds") or 0.0,
                 "entry": e, "record": rec,
             })
     return sorted(rows, key=lambda r: [int(x) if x.isdigit() else x for x in re.split(r"\.", r["chapter"])])
@@ -85,20 +127,35 @@ def counts_line(rows: list[dict]) -> str:
     return f"{len(rows)} claims: " + ", ".join(f"{c[v]} {v}" for v in verdict.VERDICTS if c[v])
 
 
+def sources_text(rec: dict, html_: bool = False) -> str:
+    """Where a table's rows come from; a re-judged record says so."""
+    esc = _e if html_ else str
+    code = (lambda x: f"<code>{_e(x)}</code>") if html_ else (lambda x: f"`{x}`")
+    text = (f"{code('results/' + rec['_path'])} (commit {esc(rec['commit'])}, {esc(rec['env'].get('device', ''))}, "
+            f"TF {esc(rec['env'].get('tensorflow', ''))}")
+    rj = rec.get("rejudged")
+    if rj:
+        at = f" at commit {esc(rj['commit'])}" if rj.get("commit") else ""
+        text += (f"; re-judged under suite format 2{at} from the stored values of the "
+                 f"schema-{esc(rj.get('schema', 1))} record {code(rj.get('from', ''))}")
+    return text + ")"
+
+
 def markdown(recs: list[dict]) -> str:
     rows = claim_rows(recs)
     if not rows:
         return "No full-profile record yet: run `repro run --profile full`.\n"
-    out = [f"**{counts_line(rows)}.**\n"]
+    out = [f"**{counts_line(rows)}.** Claimed: only the chapter's words or numbers. Judged against: the line "
+           "each judged part is held to; a line this suite chose reads *criterion (ours)*. Measured: mean ± "
+           "std over seeds, 95% CI, n seeds; → the part's outcome (pass / fail / undecided).\n"]
     for chapter in dict.fromkeys(r["chapter"] for r in rows):
         out.append(f"\n### {chapter}\n\n")
-        body = [[r["id"], r["section"], r["claim"], r["claimed"], r["measured"], r["seeds"], f"**{r['verdict']}**",
-                 f"{r['seconds']:.0f} s"] for r in rows if r["chapter"] == chapter]
-        out.append(record.markdown_table(["claim", "section", "in a few words", "claimed",
-                                          "measured (mean ± std, 95% CI)", "seeds", "verdict", "time"], body))
-    sources = "; ".join(f"`results/{r['_path']}` (commit {r['commit']}, {r['env']['device']}, "
-                        f"TF {r['env']['tensorflow']})" for r in recs)
-    out.append(f"\nFrom {sources}.\n")
+        body = [[r["id"], r["claim"], r["claimed"], r["judged"], r["measured"], r["seeds_text"],
+                 f"**{r['verdict']}**", r["deciding"], _seconds(r["seconds"])]
+                for r in rows if r["chapter"] == chapter]
+        out.append(record.markdown_table(["claim", "in a few words", "claimed (chapter)", "judged against",
+                                          "measured → outcome", "seeds", "verdict", "deciding part", "time"], body))
+    out.append(f"\nFrom {'; '.join(sources_text(r) for r in recs)}.\n")
     return "".join(out)
 
 
@@ -135,6 +192,62 @@ def _image(path: Path) -> str:
     return f'<img alt="{_e(path.name)}" src="data:image/png;base64,{data}">'
 
 
+def _reproduce(e: dict, rec: dict) -> str:
+    runs = rec.get("runs") or {}
+    parts = []
+    for rid, params in (e.get("params") or {}).items():
+        run = runs.get(rid, {})
+        ver = f" version {_e(run['version'])}," if run.get("version") is not None else ""
+        parts.append(f"run <code>{_e(rid)}</code>: experiment <code>{_e(run.get('experiment', e.get('experiment', '')))}"
+                     f"</code>,{ver} parameters <code>{_e(params)}</code>")
+    cmd = f"repro run {e['id']} --profile {rec['profile']}"
+    return (f"<p>Reproduce: <code>{_e(cmd)}</code> (claim version {_e(e['version'])}; "
+            + "; ".join(parts) + f"; {_e(_seconds(e.get('seconds')))})</p>")
+
+
+def _claim_detail(r: dict, results_dir: Path) -> str:
+    e, rec = r["entry"], r["record"]
+    specs = e.get("metric_specs") or {}
+    parts = [f"<div class=\"claim\" id=\"{_e(r['id'])}\"><h3>{_e(r['id'])} "
+             f"<span class=\"{_vclass(e['verdict'])}\">{_e(e['verdict'])}</span></h3>"
+             f"<p>{_e(e['claim'])}</p><p class=\"src\" lang=\"zh\">“{_e(e['source'])}”</p>"]
+    if not e.get("checkable", True):
+        parts.append(f"<p><em>Not checkable here:</em> {_e(e.get('reason', ''))}</p>")
+    if e.get("deciding"):
+        parts.append(f"<p><strong>Deciding part:</strong> {_e(e['deciding'])}</p>")
+    why = f": {_e(e['seeds_why'])}" if e.get("seeds_why") else ""
+    level = f"; each part decided with a {e['level']:.1%} interval" if isinstance(e.get("level"), float) else ""
+    parts.append(f"<p><strong>Seeds:</strong> {_e(e.get('n_seeds', 0))}{why}{_e(level)}</p>")
+    for u in e.get("unconverged") or []:
+        parts.append(f"<p><em>Not converged:</em> {_e(u)}</p>")
+    if e.get("error"):
+        parts.append(f"<pre>{_e(e['error'])}</pre>")
+    with_lit = any(s.get("literature") for s in specs.values())
+    parts.append("<table><tr><th>metric</th><th>claimed (chapter)</th><th>judged against</th>"
+                 + ("<th>literature</th>" if with_lit else "")
+                 + "<th>measured</th><th>per seed</th><th>outcome</th><th>detail</th></tr>")
+    for name, m in (e.get("metrics") or {}).items():
+        spec = specs.get(name, {})
+        vals = m.get("values") or []
+        per_seed = ", ".join(record.fmt(v) for v in vals) if len(vals) > 1 else ""
+        line = _e(record.rule_text(spec)) if spec else ""
+        if spec.get("criterion"):
+            line += f"<br><span class=\"src\">why this line: {_e(spec['criterion'])}</span>"
+        lit = f"<td>{_e(literature_text(spec, setup=True).removeprefix('literature: '))}</td>" if with_lit else ""
+        parts.append(f"<tr><td>{_e(name)}</td><td>{_e(record.fmt(spec.get('claimed')))}</td><td>{line}</td>{lit}"
+                     f"<td>{_e(record.measured_text(m))}</td><td>{_e(per_seed)}</td><td>{_e(m.get('status', ''))}</td>"
+                     f"<td>{_e(m.get('detail', ''))}</td></tr>")
+    parts.append("</table>")
+    for n in e.get("notes") or []:
+        parts.append(f"<p class=\"src\">{_e(n)}</p>")
+    machine_dir = results_dir / rec["machine"]
+    for a in e.get("artifacts") or []:
+        if a.endswith(".png") and (machine_dir / a).exists():
+            parts.append(_image(machine_dir / a))
+    parts.append(_reproduce(e, rec) + "</div>")
+    return "".join(parts)
+
+
 def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 7 claims") -> str:
     rows = claim_rows(recs)
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>",
@@ -142,51 +255,26 @@ def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 
     if not rows:
         parts.append("<p>No full-profile record yet: run <code>repro run --profile full</code>.</p></body></html>\n")
         return "".join(parts)
-    parts.append(f"<p><strong>{_e(counts_line(rows))}</strong></p>")
+    parts.append(f"<p><strong>{_e(counts_line(rows))}</strong></p>"
+                 "<p>Claimed: only the chapter's words or numbers. Judged against: the line each judged part is "
+                 "held to; a line this suite chose reads <em>criterion (ours)</em>, with its reason in the claim's "
+                 "detail. Measured: mean ± std over seeds, 95% CI, n seeds; → the part's outcome.</p>")
     for chapter in dict.fromkeys(r["chapter"] for r in rows):
         parts.append(f"<h2>{_e(chapter)}</h2><table><tr><th>claim</th><th>section</th><th>in a few words</th>"
-                     "<th>claimed</th><th>measured</th><th>seeds</th><th>verdict</th><th>time</th></tr>")
+                     "<th>claimed (chapter)</th><th>judged against</th><th>measured → outcome</th><th>seeds</th>"
+                     "<th>verdict</th><th>deciding part</th><th>time</th></tr>")
         for r in (r for r in rows if r["chapter"] == chapter):
             parts.append(f"<tr><td><a href=\"#{_e(r['id'])}\">{_e(r['id'])}</a></td><td>{_e(r['section'])}</td>"
-                         f"<td>{_e(r['claim'])}</td><td>{_e(r['claimed'])}</td><td>{_e(r['measured'])}</td>"
-                         f"<td>{r['seeds']}</td><td class=\"{_vclass(r['verdict'])}\">{_e(r['verdict'])}</td>"
-                         f"<td>{r['seconds']:.0f}&nbsp;s</td></tr>")
+                         f"<td>{_e(r['claim'])}</td><td>{_e(r['claimed'])}</td><td>{_e(r['judged'])}</td>"
+                         f"<td>{_e(r['measured'])}</td><td title=\"{_e(r['seeds_why'])}\">{_e(r['seeds'])}</td>"
+                         f"<td class=\"{_vclass(r['verdict'])}\">{_e(r['verdict'])}</td><td>{_e(r['deciding'])}</td>"
+                         f"<td>{_e(_seconds(r['seconds'])).replace(' ', '&nbsp;')}</td></tr>")
         parts.append("</table>")
     parts.append("<h2>Claims in detail</h2>")
-    for r in rows:
-        e, rec = r["entry"], r["record"]
-        seeds = len(e["runs"])
-        cmd = f"repro run {r['id']} --profile {rec['profile']}" + (f" --seeds {seeds}" if e["kind"] not in ("A", "C") else "")
-        parts.append(f"<div class=\"claim\" id=\"{_e(r['id'])}\"><h3>{_e(r['id'])} "
-                     f"<span class=\"{_vclass(e['verdict'])}\">{_e(e['verdict'])}</span></h3>"
-                     f"<p>{_e(e['claim'])}</p><p class=\"src\" lang=\"zh\">“{_e(e['source'])}”</p>")
-        if not e["checkable"]:
-            parts.append(f"<p><em>Not checkable here:</em> {_e(e['reason'])}</p>")
-        if e.get("error"):
-            parts.append(f"<pre>{_e(e['error'])}</pre>")
-        parts.append("<table><tr><th>metric</th><th>claimed</th><th>rule</th><th>measured</th><th>per seed</th>"
-                     "<th>status</th><th>detail</th></tr>")
-        for name, m in e["metrics"].items():
-            spec = e["metric_specs"][name]
-            per_seed = ", ".join(record._fmt(v) for v in m["values"]) if len(m["values"]) > 1 else ""
-            parts.append(f"<tr><td>{_e(name)}</td><td>{_e(record._fmt(spec['claimed']))}</td>"
-                         f"<td>{_e(record.rule_text(spec))}</td><td>{_e(record.measured_text(m))}</td>"
-                         f"<td>{_e(per_seed)}</td><td>{_e(m['status'])}</td><td>{_e(m.get('detail', ''))}</td></tr>")
-        parts.append("</table>")
-        notes = sorted({run.get("notes", "") for run in e["runs"].values()} - {""})
-        for n in notes:
-            parts.append(f"<p class=\"src\">{_e(n)}</p>")
-        images = [a for run in e["runs"].values() for a in run.get("artifacts", []) if a.endswith(".png")]
-        machine_dir = results_dir / rec["machine"]
-        for a in images:
-            if (machine_dir / a).exists():
-                parts.append(_image(machine_dir / a))
-        parts.append(f"<p>Reproduce: <code>{_e(cmd)}</code> (experiment <code>{_e(e['experiment'])}</code>, "
-                     f"version {e['version']}, parameters <code>{_e(e['params'])}</code>, "
-                     f"{e['seconds']:.1f}&nbsp;s)</p></div>")
+    parts.extend(_claim_detail(r, results_dir) for r in rows)
     parts.append("<h2>Environment</h2>" + _env_table(recs))
     parts.append("<p>Generated by <code>repro report</code> from " +
-                 ", ".join(f"<code>results/{_e(r['_path'])}</code>" for r in recs) + ".</p></body></html>\n")
+                 "; ".join(sources_text(r, html_=True) for r in recs) + ".</p></body></html>\n")
     return "".join(parts)
 
 

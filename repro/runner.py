@@ -214,6 +214,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
            for r in runs}
     by_id = {r.id: r for r in runs}
     checked: set[str] = set()
+    on_event("suite", {"suite": suite.name, "units": sum(1 if r.deterministic else target[r.id] for r in runs)})
 
     def seed_list(run: Run) -> list[int]:
         return [0] if run.deterministic else list(range(target[run.id]))
@@ -300,7 +301,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         if not grow:
             break
         for rid, (n, parts) in grow.items():
-            on_event("look", {"run_id": rid, "seeds": n, "why": parts})
+            on_event("look", {"run_id": rid, "seeds": n, "why": parts, "added": n - target[rid]})
             why[rid] = f"{n} seeds: added after {target[rid]} because {', '.join(parts)} was undecided"
             target[rid] = n
             for p in suite.producers(by_id[rid]):   # a consumer's new seeds need the producer's
@@ -326,6 +327,14 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
     work.unlink()
     shutil.rmtree(art_work, ignore_errors=True)
     return final
+
+
+def run_selection(selection: list[tuple[Suite, list[Claim]]], *, profile: str, env: dict,
+                  seeds: int | None = None, force: bool = False, results_dir: Path = record.RESULTS_DIR,
+                  on_event: Event = lambda kind, info: None, executor: Executor | None = None) -> list[Path]:
+    """Run each selected suite's claims (what `repro run` and `repro check` both do); the records' paths."""
+    return [run_suite(s, claims, profile=profile, env=env, seeds=seeds, force=force, results_dir=results_dir,
+                      on_event=on_event, executor=executor) for s, claims in selection]
 
 
 def _judge(suite: Suite, rec: dict, claims: list[Claim], runs: list[Run], target: dict, why: dict) -> dict:

@@ -71,7 +71,7 @@ runs:
   - id: score
     experiment: fake_measure
     version: 1
-    params: {base: 0.5, tag: score}
+    params: {base: 0.55, tag: score}
     profiles:
       smoke: {base: 0.6}
   - id: paired

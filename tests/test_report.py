@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from repro import report, runner
+from repro import record, report, runner
 from repro import suite as suites
 from repro.cli_app import app
+
+from tests.conftest import write_suite
 
 ENV = {"machine": "testbox", "commit": "abc1234567", "python": "3", "tensorflow": "2.x", "keras": "3.x",
        "device": "CPU:0"}
@@ -28,8 +30,18 @@ def test_markdown_groups_by_chapter_section_with_counts(workspace, full_record):
     written = report.write(workspace / "results", readme)
     assert {p.name for p in written} == {"README.md", "report.html"}
     summary = (workspace / "results" / "README.md").read_text()
-    assert "3 claims: 3 reproduced" in summary and "### 0.0" in summary
-    assert "| TOY-SCORE |" in summary and "0.51 ± 0.01" in summary
+    rec = json.loads(full_record.read_text())
+    assert report.counts_line(report.claim_rows([dict(rec, _path="x")])) in summary and "### 0.0" in summary
+    assert summary.count("**3 claims: ") == 1
+    assert "| claim | in a few words | claimed (chapter) | judged against | measured → outcome | seeds | verdict " \
+           "| deciding part |" in summary
+    e = rec["claims"]["TOY-SCORE"]
+    m = e["metrics"]["score"]
+    assert "± 0.01" in record.measured_text(m)
+    score_row = next(line for line in summary.splitlines() if line.startswith("| TOY-SCORE |"))
+    assert f"| score {record.measured_text(m)} → {m['status']} |" in score_row
+    assert "| score 0.5 |" in score_row and "| score ≥ 0.5 |" in score_row and "criterion" not in score_row
+    assert f"| 3 | **{e['verdict']}** | {e['deciding']} |" in score_row
     text = readme.read_text()
     assert "old table" not in text and "| TOY-PAIRED |" in text and text.endswith("after\n")
 
@@ -39,8 +51,69 @@ def test_html_is_valid_self_contained_and_embeds_plots(workspace, full_record):
     page = (workspace / "results" / "report.html").read_text()
     report.validate_html(page)
     assert page.count("data:image/png;base64,") == 3            # one plot per seed of TOY-SCORE
-    assert "repro run TOY-SCORE --profile full --seeds 3" in page
+    assert "repro run TOY-SCORE --profile full" in page and "--seeds" not in page
     assert "分数至少0.5" in page and "abc1234567" in page
+    assert "fake run score" in page                               # the claim's notes
+    assert "<strong>Deciding part:</strong> every judged part passes (shape)" in page
+    assert "<strong>Seeds:</strong> 3: score: 3 seeds (the profile&#x27;s start)" in page   # the count and why
+
+
+CRIT_SUITE = """\
+suite: crit
+version: 2
+title: criteria and literature
+section: "0.1 判据"
+profiles:
+  smoke: {seeds: 1}
+  quick: {seeds: 2}
+  full: {seeds: 3}
+runs:
+  - id: score
+    experiment: fake_measure
+    version: 1
+    params: {base: 0.5, tag: crit}
+claims:
+  - id: CRIT-NEAR
+    section: 判据
+    kind: E
+    source: "分数约为一半"
+    claim: the score is about one half
+    version: 1
+    runs: [score]
+    metrics:
+      score:
+        claimed: about one half
+        criterion: {rule: {approx: 0.5, tol: 0.1}, reason: "±0.1: the spread of published reruns"}
+        literature: {value: 0.49, source: "Someone et al. 2020, Table 3", setup: "1000 test items"}
+      baseline: {}
+"""
+
+
+def test_criterion_is_marked_ours_with_its_reason_and_literature_is_cited(workspace):
+    s = suites.load(write_suite(workspace, CRIT_SUITE, name="crit"))
+    runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV), results_dir=workspace / "results")
+    recs = report.latest_records(workspace / "results")
+    md = report.markdown(recs)
+    row = next(line for line in md.splitlines() if line.startswith("| CRIT-NEAR |"))
+    assert "| score about one half |" in row                         # claimed: the chapter's words only
+    assert "score criterion (ours): ≈ 0.5 ± 0.1; literature: 0.49 (Someone et al. 2020, Table 3)" in row
+    assert "→ pass" in row and "**reproduced**" in row
+    page = report.html_page(recs, workspace / "results")
+    report.validate_html(page)
+    assert "why this line: ±0.1: the spread of published reruns" in page
+    assert "Someone et al. 2020, Table 3; 1000 test items" in page
+
+
+def test_a_rejudged_record_says_so_in_its_sources(workspace, full_record):
+    rec = json.loads(full_record.read_text())
+    rec["rejudged"] = {"from": "results/testbox/toy-full-0000000009.json", "schema": 1, "commit": "abc1234567"}
+    full_record.write_text(json.dumps(rec))
+    recs = report.latest_records(workspace / "results")
+    assert "re-judged under suite format 2 at commit abc1234567 from the stored values of the schema-1 record " \
+           "`results/testbox/toy-full-0000000009.json`" in report.markdown(recs)
+    page = report.html_page(recs, workspace / "results")
+    report.validate_html(page)
+    assert "re-judged under suite format 2" in page
 
 
 @pytest.mark.parametrize("bad,problem", [
@@ -100,10 +173,10 @@ def test_check_passes_on_an_unchanged_tree_and_catches_a_planted_regression(work
     assert "no regressions" in res.output
 
     # plant a regression: the baseline was much better than what this commit measures
-    for run in base["claims"]["TOY-SCORE"]["runs"].values():
-        run["metrics"]["score"] += 0.3
-    from repro import record
-    record.summarize(base["claims"]["TOY-SCORE"])
+    for out in base["runs"]["score"]["results"].values():
+        out["metrics"]["score"] += 0.3
+    record.judge_claim(base["claims"]["TOY-SCORE"], base["runs"])
+    assert base["claims"]["TOY-SCORE"]["verdict"] == "reproduced"
     base_path.write_text(json.dumps(base))
     res = _check(workspace)
     assert res.exit_code == 1

@@ -7,17 +7,27 @@ from repro import suite as suites
 from tests.conftest import SUITE, write_suite
 
 
-def test_toy_suite_loads_with_profiles(workspace):
+def test_toy_suite_loads_runs_and_claims(workspace):
     s = suites.load(workspace / "suites" / "toy.yaml")
     assert s.name == "toy" and [c.id for c in s.claims] == ["TOY-SHAPE", "TOY-SCORE", "TOY-PAIRED"]
-    score = s.claim("TOY-SCORE")
+    assert [r.id for r in s.runs] == ["shape", "score", "paired"]
+    score = s.run("score")
     assert score.params_for("full") == {"base": 0.5, "tag": "score"}
     assert score.params_for("smoke") == {"base": 0.6, "tag": "score"}
     assert score.params_hash("full") != score.params_hash("smoke")
-    assert s.seeds_for(score, "full") == [0, 1, 2]
-    assert s.seeds_for(score, "quick", override=5) == [0, 1, 2, 3, 4]
-    assert s.seeds_for(s.claim("TOY-SHAPE"), "full") == [0]        # analytic: one run says it all
-    assert score.metrics[0].direction == "higher"
+    assert s.looks(score, "full") == [3]
+    assert s.looks(score, "quick", override=5) == [5]
+    assert s.run("shape").deterministic and s.looks(s.run("shape"), "full") == [1]   # analytic: one run
+    assert not score.deterministic
+    m = s.claim("TOY-SCORE").metric("score")
+    assert (m.run, m.key, m.direction) == ("score", "score", "higher")
+
+
+def test_looks_double_up_to_the_maximum(workspace):
+    s = suites.load(write_suite(workspace, SUITE.replace("full: {seeds: 3}", "full: {seeds: 3, max_seeds: 10}")))
+    assert s.looks(s.run("score"), "full") == [3, 6, 10]
+    assert s.looks(s.run("score"), "full", override=4) == [4]          # --seeds fixes the count
+    assert s.looks(s.run("score"), "quick") == [2]
 
 
 def _broken(workspace, old: str, new: str) -> str:
@@ -30,27 +40,47 @@ def _broken(workspace, old: str, new: str) -> str:
     return msg
 
 
-@pytest.mark.parametrize("old,new,claim,field", [
-    ("rule: {at_least: 0.5}", "rule: {at_leest: 0.5}", "TOY-SCORE", "metrics.score.rule"),
-    ("rule: {at_least: 0.5}", "rule: {at_least: high}", "TOY-SCORE", "metrics.score.rule"),
-    ("    kind: E\n    source: \"分数至少0.5\"", "    kind: X\n    source: \"分数至少0.5\"", "TOY-SCORE", "kind"),
-    ("    version: 1\n    params: {base: 0.5", "    versoin: 1\n    params: {base: 0.5", "TOY-SCORE", "versoin"),
+@pytest.mark.parametrize("old,new,who,field", [
+    ("rule: {at_least: 0.5}", "rule: {at_leest: 0.5}", "claim TOY-SCORE", "metrics.score.rule"),
+    ("rule: {at_least: 0.5}", "rule: {at_least: high}", "claim TOY-SCORE", "metrics.score.rule"),
+    ("    kind: E\n    source: \"分数至少0.5\"", "    kind: X\n    source: \"分数至少0.5\"", "claim TOY-SCORE", "kind"),
+    ("    version: 1\n    runs: [score]", "    versoin: 1\n    runs: [score]", "claim TOY-SCORE", "versoin"),
     ("experiment: fake_measure\n    version: 1\n    params: {tag: shape}",
-     "experiment: fake_measur\n    version: 1\n    params: {tag: shape}", "TOY-SHAPE", "experiment"),
-    ("params: {tag: shape}", "params: {tag: shape, width: 3}", "TOY-SHAPE", "params.width"),
-    ("      smoke: {base: 0.6}", "      smok: {base: 0.6}", "TOY-SCORE", "profiles.smok"),
-    ("      smoke: {base: 0.6}", "      smoke: {bass: 0.6}", "TOY-SCORE", "profiles.smoke.bass"),
-    ("than: baseline", "than: nothing", "TOY-PAIRED", "metrics.score.rule.paired.than"),
+     "experiment: fake_measur\n    version: 1\n    params: {tag: shape}", "run shape", "experiment"),
+    ("params: {tag: shape}", "params: {tag: shape, width: 3}", "run shape", "params.width"),
+    ("      smoke: {base: 0.6}", "      smok: {base: 0.6}", "run score", "profiles.smok"),
+    ("      smoke: {base: 0.6}", "      smoke: {bass: 0.6}", "run score", "profiles.smoke.bass"),
+    ("than: baseline", "than: nothing", "claim TOY-PAIRED", "metrics.score.rule.paired.than"),
     ("better: higher}\n      baseline: {}\n  - id: TOY-PAIRED", "better: up}\n      baseline: {}\n  - id: TOY-PAIRED",
-     "TOY-SCORE", "metrics.score.better"),
+     "claim TOY-SCORE", "metrics.score.better"),
+    # issue 11's bad input: a claim naming no run, a criterion without a reason, a seed maximum below the start
+    ("    runs: [paired]\n", "", "claim TOY-PAIRED", "runs"),
+    ("    runs: [paired]\n", "    runs: [pared]\n", "claim TOY-PAIRED", "runs"),
+    ("score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}",
+     "score: {claimed: 0.5, criterion: {rule: {at_least: 0.4}}, better: higher}", "claim TOY-SCORE",
+     "metrics.score.criterion.reason"),
+    ("      smoke: {base: 0.6}\n", "      smoke: {base: 0.6}\n    seeds: {full: 5}\n    max_seeds: {full: 4}\n",
+     "run score", "max_seeds.full"),
+    # a line that is not the chapter's claimed value must be a criterion with its reason
+    ("score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}",
+     "score: {claimed: 0.5, rule: {at_least: 0.45}, better: higher}", "claim TOY-SCORE", "metrics.score.rule"),
+    ("score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}",
+     "score: {claimed: 0.5, rule: {approx: 0.5, tol: 0.1}, better: higher}", "claim TOY-SCORE", "metrics.score.rule"),
+    # experiments and seeds moved from claims to runs
+    ("    runs: [paired]\n", "    runs: [paired]\n    experiment: fake_measure\n", "claim TOY-PAIRED", "experiment"),
 ])
-def test_bad_fields_name_file_claim_and_field(workspace, old, new, claim, field):
+def test_bad_fields_name_file_claim_and_field(workspace, old, new, who, field):
     msg = _broken(workspace, old, new)
-    assert f"claim {claim}" in msg and f"field '{field}'" in msg
+    assert who in msg and f"field '{field}'" in msg
+
+
+def test_suite_seed_maximum_below_the_minimum_is_refused(workspace):
+    msg = _broken(workspace, "full: {seeds: 3}", "full: {seeds: 3, max_seeds: 2}")
+    assert "field 'profiles.full.max_seeds'" in msg and "below" in msg
 
 
 def test_unknown_field_suggests_the_closest(workspace):
-    msg = _broken(workspace, "    version: 1\n    params: {base: 0.5", "    versoin: 1\n    params: {base: 0.5")
+    msg = _broken(workspace, "    version: 1\n    runs: [score]", "    versoin: 1\n    runs: [score]")
     assert "did you mean 'version'" in msg
 
 
@@ -74,8 +104,25 @@ def test_file_name_must_match_suite_name(workspace):
 
 def test_duplicate_claim_and_missing_reason(workspace):
     assert "appears twice" in _broken(workspace, "id: TOY-PAIRED", "id: TOY-SCORE")
-    msg = _broken(workspace, "    params: {tag: paired}\n", "    params: {tag: paired}\n    checkable: false\n")
+    msg = _broken(workspace, "    runs: [paired]\n", "    runs: [paired]\n    checkable: false\n")
     assert "field 'reason'" in msg
+
+
+def test_a_run_no_claim_judges_is_refused(workspace):
+    msg = _broken(workspace, "    runs: [paired]\n", "    runs: [score]\n")
+    assert "run paired" in msg and "no claim judges" in msg
+
+
+def test_several_runs_name_metrics_by_run(workspace):
+    text = SUITE.replace("    runs: [paired]\n    metrics:\n      score: {rule: {paired: {than: baseline, better: higher}}}\n"
+                         "      baseline: {}\n",
+                         "    runs: [paired, score]\n    metrics:\n      paired.score: {rule: {paired: {than: score.score, "
+                         "better: higher}}}\n      score.score: {}\n")
+    s = suites.load(write_suite(workspace, text))
+    m = s.claim("TOY-PAIRED").metric("paired.score")
+    assert (m.run, m.key) == ("paired", "score")
+    msg = _broken(workspace, "    runs: [paired]\n", "    runs: [paired, score]\n")
+    assert "RUN.metric" in msg
 
 
 def test_select_by_suite_and_claim_case_insensitively(workspace):
@@ -98,20 +145,20 @@ def test_every_shipped_suite_is_valid_and_names_registered_claims():
                 assert c.id in known, f"{s.path.name}: {c.id} is not in CLAIMS.md"
 
 
-def test_a_claim_can_set_its_own_seed_count(workspace):
+def test_a_run_can_set_its_own_seed_count(workspace):
     text = SUITE.replace("    params: {tag: paired}\n", "    params: {tag: paired}\n    seeds: {full: 5}\n")
     s = suites.load(write_suite(workspace, text))
-    assert s.seeds_for(s.claim("TOY-PAIRED"), "full") == [0, 1, 2, 3, 4]
-    assert s.seeds_for(s.claim("TOY-PAIRED"), "quick") == [0, 1]          # the suite's count elsewhere
-    assert s.seeds_for(s.claim("TOY-SCORE"), "full") == [0, 1, 2]
-    assert s.seeds_for(s.claim("TOY-PAIRED"), "full", override=2) == [0, 1]  # --seeds still wins
+    assert s.looks(s.run("paired"), "full") == [5]
+    assert s.looks(s.run("paired"), "quick") == [2]          # the suite's count elsewhere
+    assert s.looks(s.run("score"), "full") == [3]
+    assert s.looks(s.run("paired"), "full", override=2) == [2]  # --seeds still wins
 
 
 @pytest.mark.parametrize("seeds,field", [("{ful: 5}", "seeds.ful"), ("{full: 0}", "seeds.full"),
                                          ("5", "seeds")])
-def test_bad_claim_seeds_are_refused(workspace, seeds, field):
+def test_bad_run_seeds_are_refused(workspace, seeds, field):
     msg = _broken(workspace, "    params: {tag: paired}\n", f"    params: {{tag: paired}}\n    seeds: {seeds}\n")
-    assert "claim TOY-PAIRED" in msg and f"field '{field}'" in msg
+    assert "run paired" in msg and f"field '{field}'" in msg
 
 
 def test_a_precondition_needs_a_rule_and_a_judged_metric_beside_it(workspace):

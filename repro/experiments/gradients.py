@@ -120,8 +120,9 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
     ax.legend(fontsize=7)
     return Result(metrics=metrics, artifacts={"layer_gradients.png": plots.png(fig)},
                   stderr=stderr, convergence=converged,
-                  notes=f"{len(x)} MNIST training images (a random subset for this seed), {width} units per hidden layer, SGD lr "
-                        f"{learning_rate}, batch {batch_size}; gradients on a fixed batch of {len(probe_x)}")
+                  notes=f"{len(x)} MNIST training images (a random subset for this seed), {width} units per "
+                        f"hidden layer, SGD lr {learning_rate}, batch {batch_size}; gradients on a fixed batch "
+                        f"of {len(probe_x)}")
 
 
 @experiment("residual_depth", datasets=("mnist",))
@@ -146,7 +147,8 @@ def residual_depth(*, seed: int, depths: list[int] = (8, 20, 56), width: int = 6
                           loss="sparse_categorical_crossentropy", jit_compile=False)
             hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, shuffle=True, verbose=0)
             losses[f"{kind} {d}"] = hist.history["loss"]
-            converged[f"{kind}_{d}"] = convergence.from_history(hist, monitor="loss", budget=f"{epochs} epochs")
+            converged[f"{kind}_{d}"] = convergence.from_history(hist, monitor="loss",
+                                                                 budget=f"{epochs} epochs")
             # Gradients "flow" when the first layer's gradient is neither vanishing nor exploding
             # relative to the last layer's: |log10(||∂E/∂W^1|| / ||∂E/∂W^L||)| near 0.
             metrics |= {f"{kind}_log10_grad1_{d}": float(np.log10(g[0])),
@@ -171,5 +173,5 @@ def residual_depth(*, seed: int, depths: list[int] = (8, 20, 56), width: int = 6
     ax.legend(fontsize=7)
     return Result(metrics=metrics, artifacts={"residual_loss.png": plots.png(fig)},
                   convergence=converged,
-                  notes=f"{len(x)} MNIST training images (a random subset for this seed), width {width}, Dense-BN-ReLU, SGD lr {learning_rate} "
-                        f"momentum {momentum}, {epochs} epochs for every depth")
+                  notes=f"{len(x)} MNIST training images (a random subset for this seed), width {width}, "
+                        f"Dense-BN-ReLU, SGD lr {learning_rate} momentum {momentum}, {epochs} epochs for every depth")
