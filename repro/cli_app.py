@@ -155,7 +155,7 @@ def _run_with_progress(selection, *, profile: str, seeds: Optional[int], force: 
         fail(str(e))
     environment = env.capture()
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=False) as bar:
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
         state: dict = {}
 
         def on_event(kind: str, info: dict) -> None:

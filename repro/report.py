@@ -1,9 +1,13 @@
 """The report people read, generated from the records in results/ (never edited by hand):
 
 - results/README.md: every claim of the newest full-profile record of each suite, grouped by
-  chapter section, with a count of verdicts at the top;
-- results/report.html: the same table, each claim's plots (embedded), its environment and the
-  command that reproduces it, in one self-contained page;
+  chapter section, with a count of verdicts at the top: what the chapter claims (its words or
+  numbers only), the line each judged part is held to (a line the suite chose marked "criterion
+  (ours)", a published value cited beside it), what was measured and each part's outcome
+  (pass / fail / undecided), the seeds it took, the verdict and the part that decided it;
+- results/report.html: the same table, each claim's detail (the reason for each criterion, why it
+  took the seeds it did, its notes and plots, embedded), the environment and the command that
+  reproduces it, in one self-contained page;
 - the block between markers in README.md.
 """
 from __future__ import annotations
@@ -104,8 +108,8 @@ def claim_rows(recs: list[dict]) -> list[dict]:
             judged = [(n, m) for n, m in metrics.items() if m.get("status") != verdict.INFO]
             shown = judged or [(n, m) for n, m in metrics.items()
                                if m.get("values") and m["values"][0] is not None][:3]
-            measured = "; ".join(f"{n} {record.measured_text(m)}" + (f" → {m['status']}" if m.get("status") != verdict.INFO else "")
-                                 for n, m in shown)
+            measured = "; ".join(f"{n} {record.measured_text(m)}"
+                                 + (f" → {m['status']}" if m.get("status") != verdict.INFO else "") for n, m in shown)
             lit_only = [(n, s) for n, s in specs.items() if s.get("literature") and n not in dict(judged)]
             rows.append({
                 "id": cid, "chapter": chapter_section(e, rec), "section": e.get("section", ""), "claim": e["claim"],
@@ -128,17 +132,29 @@ def counts_line(rows: list[dict]) -> str:
 
 
 def sources_text(rec: dict, html_: bool = False) -> str:
-    """Where a table's rows come from; a re-judged record says so."""
+    """Where a table's rows come from; a re-judged record says so (``rejudged``: from, from_schema,
+    at_commit as `repro rejudge` writes them)."""
     esc = _e if html_ else str
     code = (lambda x: f"<code>{_e(x)}</code>") if html_ else (lambda x: f"`{x}`")
     text = (f"{code('results/' + rec['_path'])} (commit {esc(rec['commit'])}, {esc(rec['env'].get('device', ''))}, "
             f"TF {esc(rec['env'].get('tensorflow', ''))}")
     rj = rec.get("rejudged")
     if rj:
-        at = f" at commit {esc(rj['commit'])}" if rj.get("commit") else ""
-        text += (f"; re-judged under suite format 2{at} from the stored values of the "
-                 f"schema-{esc(rj.get('schema', 1))} record {code(rj.get('from', ''))}")
+        at_commit = rj.get("at_commit") or rj.get("commit")
+        text += "; re-judged under suite format 2" + (f" at commit {esc(at_commit)}" if at_commit else "")
+        if rj.get("from"):
+            schema = rj.get("from_schema", rj.get("schema"))
+            text += (" from the stored values of the " + (f"schema-{esc(schema)} " if schema else "")
+                     + f"record {code(rj['from'])}")
+        else:
+            text += " from its stored values"
     return text + ")"
+
+
+def not_rejudged_text(recs: list[dict]) -> str:
+    """The claims a re-judged record could not judge from stored values, and why."""
+    items = [f"{cid} ({why})" for r in recs for cid, why in (r.get("not_rejudged") or {}).items()]
+    return f"Not in this table yet (no stored values to re-judge): {'; '.join(items)}." if items else ""
 
 
 def markdown(recs: list[dict]) -> str:
@@ -156,6 +172,8 @@ def markdown(recs: list[dict]) -> str:
         out.append(record.markdown_table(["claim", "in a few words", "claimed (chapter)", "judged against",
                                           "measured → outcome", "seeds", "verdict", "deciding part", "time"], body))
     out.append(f"\nFrom {'; '.join(sources_text(r) for r in recs)}.\n")
+    if not_rejudged_text(recs):
+        out.append(f"\n{not_rejudged_text(recs)}\n")
     return "".join(out)
 
 
@@ -198,8 +216,9 @@ def _reproduce(e: dict, rec: dict) -> str:
     for rid, params in (e.get("params") or {}).items():
         run = runs.get(rid, {})
         ver = f" version {_e(run['version'])}," if run.get("version") is not None else ""
-        parts.append(f"run <code>{_e(rid)}</code>: experiment <code>{_e(run.get('experiment', e.get('experiment', '')))}"
-                     f"</code>,{ver} parameters <code>{_e(params)}</code>")
+        experiment = run.get("experiment", e.get("experiment", ""))
+        parts.append(f"run <code>{_e(rid)}</code>: experiment <code>{_e(experiment)}</code>,{ver} "
+                     f"parameters <code>{_e(params)}</code>")
     cmd = f"repro run {e['id']} --profile {rec['profile']}"
     return (f"<p>Reproduce: <code>{_e(cmd)}</code> (claim version {_e(e['version'])}; "
             + "; ".join(parts) + f"; {_e(_seconds(e.get('seconds')))})</p>")
@@ -223,21 +242,22 @@ def _claim_detail(r: dict, results_dir: Path) -> str:
     if e.get("error"):
         parts.append(f"<pre>{_e(e['error'])}</pre>")
     with_lit = any(s.get("literature") for s in specs.values())
-    parts.append("<table><tr><th>metric</th><th>claimed (chapter)</th><th>judged against</th>"
-                 + ("<th>literature</th>" if with_lit else "")
-                 + "<th>measured</th><th>per seed</th><th>outcome</th><th>detail</th></tr>")
-    for name, m in (e.get("metrics") or {}).items():
-        spec = specs.get(name, {})
-        vals = m.get("values") or []
-        per_seed = ", ".join(record.fmt(v) for v in vals) if len(vals) > 1 else ""
-        line = _e(record.rule_text(spec)) if spec else ""
-        if spec.get("criterion"):
-            line += f"<br><span class=\"src\">why this line: {_e(spec['criterion'])}</span>"
-        lit = f"<td>{_e(literature_text(spec, setup=True).removeprefix('literature: '))}</td>" if with_lit else ""
-        parts.append(f"<tr><td>{_e(name)}</td><td>{_e(record.fmt(spec.get('claimed')))}</td><td>{line}</td>{lit}"
-                     f"<td>{_e(record.measured_text(m))}</td><td>{_e(per_seed)}</td><td>{_e(m.get('status', ''))}</td>"
-                     f"<td>{_e(m.get('detail', ''))}</td></tr>")
-    parts.append("</table>")
+    if e.get("metrics"):
+        parts.append("<table><tr><th>metric</th><th>claimed (chapter)</th><th>judged against</th>"
+                     + ("<th>literature</th>" if with_lit else "")
+                     + "<th>measured</th><th>per seed</th><th>outcome</th><th>detail</th></tr>")
+        for name, m in (e.get("metrics") or {}).items():
+            spec = specs.get(name, {})
+            vals = m.get("values") or []
+            per_seed = ", ".join(record.fmt(v) for v in vals) if len(vals) > 1 else ""
+            line = _e(record.rule_text(spec)) if spec else ""
+            if spec.get("criterion"):
+                line += f"<br><span class=\"src\">why this line: {_e(spec['criterion'])}</span>"
+            lit = f"<td>{_e(literature_text(spec, setup=True).removeprefix('literature: '))}</td>" if with_lit else ""
+            parts.append(f"<tr><td>{_e(name)}</td><td>{_e(record.fmt(spec.get('claimed')))}</td><td>{line}</td>{lit}"
+                         f"<td>{_e(record.measured_text(m))}</td><td>{_e(per_seed)}</td><td>{_e(m.get('status', ''))}</td>"
+                         f"<td>{_e(m.get('detail', ''))}</td></tr>")
+        parts.append("</table>")
     for n in e.get("notes") or []:
         parts.append(f"<p class=\"src\">{_e(n)}</p>")
     machine_dir = results_dir / rec["machine"]
@@ -274,7 +294,9 @@ def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 
     parts.extend(_claim_detail(r, results_dir) for r in rows)
     parts.append("<h2>Environment</h2>" + _env_table(recs))
     parts.append("<p>Generated by <code>repro report</code> from " +
-                 "; ".join(sources_text(r, html_=True) for r in recs) + ".</p></body></html>\n")
+                 "; ".join(sources_text(r, html_=True) for r in recs) + ".</p>"
+                 + (f"<p>{_e(not_rejudged_text(recs))}</p>" if not_rejudged_text(recs) else "")
+                 + "</body></html>\n")
     return "".join(parts)
 
 

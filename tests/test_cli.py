@@ -34,7 +34,7 @@ def test_run_then_list_then_compare(workspace):
     assert res.exit_code == 0, res.output
     assert "TOY-SCORE" in res.output and "reproduced" in res.output
     record = next((workspace / "results" / "testbox").glob("toy-quick-*.json"))
-    assert json.loads(record.read_text())["claims"]["TOY-SCORE"]["seeds"] == [0, 1]
+    assert json.loads(record.read_text())["claims"]["TOY-SCORE"]["n_seeds"] == 2
 
     listed = invoke(workspace, "list", "--results", str(workspace / "results"))
     assert listed.exit_code == 0 and "TOY-PAIRED" in listed.output and "reproduced" in listed.output
@@ -45,10 +45,10 @@ def test_run_then_list_then_compare(workspace):
     # plant a regression: the score drops below the claim on every seed
     rec = json.loads(record.read_text())
     e = rec["claims"]["TOY-SCORE"]
-    for r in e["runs"].values():
+    for r in rec["runs"]["score"]["results"].values():
         r["metrics"]["score"] -= 0.2
     from repro import record as records
-    records.summarize(e)
+    records.judge_claim(e, rec["runs"])
     planted = workspace / "planted.json"
     planted.write_text(json.dumps(rec))
     res = invoke(workspace, "compare", str(record), str(planted), "--fail-on-regression")
@@ -75,7 +75,7 @@ def test_malformed_yaml_and_bad_field(workspace):
     assert "toy.yaml" in line and "YAML" in line
     write_suite(workspace, SUITE.replace("experiment: fake_measure", "experiment: no_such_thing", 1))
     line = _one_line_error(invoke(workspace, "run", "--results", str(workspace / "results")))
-    assert "TOY-SHAPE" in line and "field 'experiment'" in line
+    assert "run shape" in line and "field 'experiment'" in line
     assert not any((workspace / "results").rglob("*"))   # nothing written
 
 
@@ -135,3 +135,35 @@ def test_dataset_that_cannot_be_had_stops_the_run_before_anything_is_written(wor
     line = _one_line_error(res)
     assert "checksum" in line and "offline" in line and "toy-unreachable" in line
     assert not any((workspace / "results").rglob("*"))
+
+
+def test_bad_suite_input_is_one_error_line_and_nothing_written(workspace):
+    """Issue 11's bad input: a claim naming no run, a criterion without a reason, a seed maximum below
+    the minimum, a judged metric the run does not return: one error line, exit 2, nothing in results/."""
+    cases = [
+        ("    runs: [paired]\n", "", "claim TOY-PAIRED: field 'runs'"),
+        ("score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}",
+         "score: {claimed: 0.5, criterion: {rule: {at_least: 0.4}}, better: higher}", "criterion.reason"),
+        ("full: {seeds: 3}", "full: {seeds: 3, max_seeds: 2}", "max_seeds"),
+        ("      baseline: {}\n  - id: TOY-PAIRED", "      baseline: {}\n      scor: {criterion: {rule: {at_least: 0}, reason: t}}\n  - id: TOY-PAIRED",
+         "run 'score' (experiment fake_measure) returns no metric 'scor'"),
+    ]
+    for old, new, expected in cases:
+        write_suite(workspace, SUITE.replace(old, new, 1))
+        res = invoke(workspace, "run", "toy", "-p", "full", "--results", str(workspace / "results"))
+        line = _one_line_error(res)
+        assert expected in line, line
+        assert not list((workspace / "results").rglob("*.json"))
+
+
+def test_rejudge_rewrites_a_record_under_the_current_suite(workspace):
+    res = invoke(workspace, "run", "toy", "--profile", "full", "--results", str(workspace / "results"))
+    assert res.exit_code == 0, res.output
+    record = next((workspace / "results" / "testbox").glob("toy-full-*.json"))
+    # the claim's line changes in the suite: re-judging the stored values flips its verdict, no re-run
+    write_suite(workspace, SUITE.replace("score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}",
+                                         "score: {claimed: 0.5, criterion: {rule: {at_least: 0.9}, reason: t}, better: higher}"))
+    res = invoke(workspace, "rejudge", str(record))
+    assert res.exit_code == 0, res.output
+    rec = json.loads(record.read_text())
+    assert rec["claims"]["TOY-SCORE"]["verdict"] == "contradicted" and rec["rejudged"]

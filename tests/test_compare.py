@@ -58,8 +58,8 @@ def test_a_flip_of_a_non_numeric_exact_part_is_shown_and_gates():
 
 
 def test_a_timing_without_spread_is_shown_but_never_gates():
-    specs = {"train_seconds": _spec(better="lower", unit="s"), "ms_per_step": _spec(rule={"at_most": 50.0}, better="lower"),
-             "params": _spec(better="lower")}
+    specs = {"train_seconds": _spec(better="lower", unit="s"),
+             "ms_per_step": _spec(rule={"at_most": 50.0}, better="lower"), "params": _spec(better="lower")}
     ea = _claim("T", "A", specs, {"train_seconds": _metric([10.0], "info"), "ms_per_step": _metric([20.0], "pass"),
                                   "params": _metric([1000.0], "info")}, "reproduced")
     eb = _claim("T", "A", specs, {"train_seconds": _metric([14.0], "info"), "ms_per_step": _metric([31.0], "pass"),

@@ -1,4 +1,4 @@
-"""The same records whichever executor runs the (claim, seed) units."""
+"""The same records whichever executor runs the (run, seed) units."""
 import importlib.util
 
 import pytest
@@ -12,9 +12,10 @@ ENV = {"machine": "testbox", "commit": "abc1234567", "python": "3", "tensorflow"
 
 
 def _comparable(rec: dict) -> dict:
-    return {cid: (e["verdict"], {k: r["metrics"] for k, r in e["runs"].items()},
-                  {n: (m.get("mean"), m.get("ci95"), m["status"]) for n, m in e["metrics"].items()})
-            for cid, e in rec["claims"].items()}
+    claims = {cid: (e["verdict"], {n: (m.get("mean"), m.get("ci95"), m["status"]) for n, m in e["metrics"].items()})
+              for cid, e in rec["claims"].items()}
+    runs = {rid: {k: o["metrics"] for k, o in r["results"].items()} for rid, r in rec["runs"].items()}
+    return {"claims": claims, "runs": runs}
 
 
 def _run(workspace, results, executor=None):
@@ -32,7 +33,7 @@ def test_two_local_workers_give_the_serial_record(workspace, monkeypatch):
     serial = _run(workspace, "serial")
     pooled = _run(workspace, "pooled", LocalPoolExecutor(2))
     assert _comparable(pooled) == _comparable(serial)
-    assert list(pooled["claims"]["TOY-SCORE"]["runs"]) == ["0", "1", "2"]
+    assert list(pooled["runs"]["score"]["results"]) == ["0", "1", "2"]
 
 
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="Ray is not installed here")

@@ -106,14 +106,17 @@ def test_criterion_is_marked_ours_with_its_reason_and_literature_is_cited(worksp
 
 def test_a_rejudged_record_says_so_in_its_sources(workspace, full_record):
     rec = json.loads(full_record.read_text())
-    rec["rejudged"] = {"from": "results/testbox/toy-full-0000000009.json", "schema": 1, "commit": "abc1234567"}
+    rec["rejudged"] = {"from": "toy-full-0000000009.json", "from_schema": 1, "at_commit": "abc1234567"}
+    rec["not_rejudged"] = {"TOY-NEW": "no stored values for run(s) new (new, or their parameters changed): run it"}
     full_record.write_text(json.dumps(rec))
     recs = report.latest_records(workspace / "results")
+    md = report.markdown(recs)
     assert "re-judged under suite format 2 at commit abc1234567 from the stored values of the schema-1 record " \
-           "`results/testbox/toy-full-0000000009.json`" in report.markdown(recs)
+           "`toy-full-0000000009.json`" in md
+    assert "Not in this table yet (no stored values to re-judge): TOY-NEW (no stored values" in md
     page = report.html_page(recs, workspace / "results")
     report.validate_html(page)
-    assert "re-judged under suite format 2" in page
+    assert "re-judged under suite format 2" in page and "TOY-NEW" in page
 
 
 @pytest.mark.parametrize("bad,problem", [

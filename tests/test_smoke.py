@@ -52,8 +52,9 @@ def test_cnn_smoke_details(tmp_path, monkeypatch):
     assert res.exit_code == 0, res.output
     rec = json.loads(next((tmp_path / "ci").glob("cnn-smoke-*.json")).read_text())
     lenet = rec["claims"]["LENET-MNIST"]
-    assert lenet["runs"]["0"]["metrics"]["train_size"] == 512
+    (run_id,) = lenet["run_ids"]
+    assert rec["runs"][run_id]["results"]["0"]["metrics"]["train_size"] == 512
     assert 0.0 <= lenet["metrics"]["test_error"]["mean"] < 0.9     # it learned something in one epoch
-    assert (tmp_path / "ci" / lenet["runs"]["0"]["artifacts"][0]).stat().st_size > 1000
+    assert (tmp_path / "ci" / lenet["artifacts"][0]).stat().st_size > 1000
     assert rec["claims"]["RESNET-ERROR"]["verdict"] == verdict.NOT_CHECKABLE
     assert not rec["complete"]          # two claims of fourteen: a partial record says so
