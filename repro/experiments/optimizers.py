@@ -23,8 +23,9 @@ from repro.optim import chapter_optimizers as co
 from repro.registry import Result, experiment
 
 
-def _mnist(train_size: int, test_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    (xtr, ytr), (xte, yte) = data.load_mnist(train_size=train_size, test_size=test_size)
+def _mnist(train_size: int, test_size: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each seed draws its own training and test subsets (seeds resample the data)."""
+    (xtr, ytr), (xte, yte) = data.load_mnist(train_size=train_size, test_size=test_size, seed=seed)
     flat = lambda x: x.reshape(len(x), -1).astype("float32") / 255.0  # noqa: E731
     return flat(xtr), ytr.astype("int32"), flat(xte), yte.astype("int32")
 
@@ -74,7 +75,7 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 2000, min
     Equal wall time: every method runs for the time batch size 1 needed for `epochs` epochs (or
     `wall_seconds`), so this one metric depends on the machine's speed, as the claim does.
     """
-    x, y, xte, yte = _mnist(train_size, test_size)
+    x, y, xte, yte = _mnist(train_size, test_size, seed)
     n = len(x)
     sizes = {"sgd1": 1, "minibatch": minibatch, "full": n}
     metrics: dict = {}
@@ -283,7 +284,7 @@ def optimizer_race(*, seed: int, optimizers: list[str] = tuple(co.DEFAULTS), gri
             progress.step(done, total, f"{surface}: {name}")
 
     # 3. MNIST MLP: steps until the mean loss of the last `window` batches is below target_loss.
-    x, y, xte, yte = _mnist(train_size, test_size)
+    x, y, xte, yte = _mnist(train_size, test_size, seed)
     curves = {}
     for name in optimizers:
         runs = [_mnist_run(name, m, x, y, xte, yte, seed=seed, hidden=hidden, batch_size=batch_size,
