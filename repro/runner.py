@@ -32,7 +32,32 @@ from typing import Callable, Iterator, Protocol
 from repro import codehash, data, progress, record, registry, verdict
 from repro.suite import Claim, Run, Suite
 
-Event = Callable[[str, dict], None]
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """Something that happened in a run, for whoever shows progress (the CLI, a test).
+
+    kind: ``suite`` (a suite starts; ``total`` units), ``resume`` (``path`` of the interrupted run),
+    ``unit`` (a (run, seed) starts), ``step`` (``done``/``total``/``text`` inside the current unit),
+    ``done`` (a unit finished: ``out`` is its outcome, ``seconds`` its time), ``skip`` (a unit this
+    commit already has), ``look`` (``run_id`` grows to ``total`` seeds, ``added`` more, because the
+    parts in ``why`` are undecided), ``verdict`` (``claim_id`` judged: ``out`` is its entry)."""
+
+    kind: str
+    suite: str = ""
+    run_id: str = ""
+    seed: int | None = None
+    done: int = 0
+    total: int = 0
+    text: str = ""
+    seconds: float | None = None
+    out: dict | None = None
+    path: Path | None = None
+    claim_id: str = ""
+    added: int = 0
+    why: tuple[str, ...] = ()
+
+
+OnEvent = Callable[[Event], None]
 
 
 class ConfigError(Exception):
@@ -51,18 +76,19 @@ class Unit:
 
 
 class Executor(Protocol):
-    def execute(self, units: list[Unit], on_event: Event) -> Iterator[tuple[Unit, dict]]:
+    def execute(self, units: list[Unit], on_event: OnEvent) -> Iterator[tuple[Unit, dict]]:
         """Run the units, yielding each with its outcome (as :func:`run_unit` returns it) when done."""
 
 
 class SerialExecutor:
     """In this process, one unit after the other, with per-epoch progress."""
 
-    def execute(self, units: list[Unit], on_event: Event) -> Iterator[tuple[Unit, dict]]:
+    def execute(self, units: list[Unit], on_event: OnEvent) -> Iterator[tuple[Unit, dict]]:
         for u in units:
-            on_event("unit", {"run_id": u.run, "seed": u.seed})
+            on_event(Event("unit", run_id=u.run, seed=u.seed))
             yield u, run_unit(u.experiment, u.params, u.seed,
-                              reporter=lambda d, t, text: on_event("step", {"done": d, "total": t, "text": text}))
+                              reporter=lambda d, t, text, u=u: on_event(Event("step", run_id=u.run, seed=u.seed,
+                                                                              done=d, total=t, text=text)))
 
 
 def cache_dir(results_dir: Path) -> Path:
@@ -172,7 +198,7 @@ def _check_metrics(suite: Suite, claims: list[Claim], run: Run, out: dict) -> No
 
 def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, seeds: int | None = None,
               force: bool = False, results_dir: Path = record.RESULTS_DIR,
-              on_event: Event = lambda kind, info: None, executor: Executor | None = None) -> Path:
+              on_event: OnEvent = lambda event: None, executor: Executor | None = None) -> Path:
     """Run the selected claims of one suite and return the path of the finished record."""
     final = record.path_for(results_dir, env["machine"], suite.name, profile, env["commit"])
     stem = final.stem
@@ -186,7 +212,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
             except record.RecordError:
                 continue
             if source == work:
-                on_event("resume", {"path": work})
+                on_event(Event("resume", suite=suite.name, path=work))
             elif final.with_suffix("").exists():
                 shutil.rmtree(art_work, ignore_errors=True)
                 shutil.copytree(final.with_suffix(""), art_work)
@@ -214,7 +240,9 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
            for r in runs}
     by_id = {r.id: r for r in runs}
     checked: set[str] = set()
-    on_event("suite", {"suite": suite.name, "units": sum(1 if r.deterministic else target[r.id] for r in runs)})
+    scratch: list[Path] = []
+    on_event(Event("suite", suite=suite.name, path=final,
+                   total=sum(1 if r.deterministic else target[r.id] for r in runs)))
 
     def seed_list(run: Run) -> list[int]:
         return [0] if run.deterministic else list(range(target[run.id]))
@@ -245,13 +273,14 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
                 if any(run.id in q.uses.values() for q in runs):
                     tmp = _artifact_dir(results_dir, run, keys[run.id], s)
                     params["artifact_dir"] = str(tmp.with_name(tmp.name + f".tmp{os.getpid()}"))
+                    scratch.append(Path(params["artifact_dir"]))
                     shutil.rmtree(params["artifact_dir"], ignore_errors=True)
                     Path(params["artifact_dir"]).mkdir(parents=True, exist_ok=True)
                 stages.setdefault(_stage(suite, run), []).append(Unit(run.id, run.experiment, params, s))
         for run in runs:
             for s in seed_list(run):
                 if s not in todo[run.id]:
-                    on_event("skip", {"run_id": run.id, "seed": s})
+                    on_event(Event("skip", suite=suite.name, run_id=run.id, seed=s))
         return [stages[k] for k in sorted(stages)]
 
     def store(unit: Unit, out: dict) -> None:
@@ -282,10 +311,16 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
 
     selected = {c.id for c in claims}
     while True:
-        for stage in pending_units():
-            for unit, out in (executor or SerialExecutor()).execute(stage, on_event):
-                store(unit, out)
-                on_event("done", {"run_id": unit.run, "seed": unit.seed, "run": out})
+        try:
+            for stage in pending_units():
+                for unit, out in (executor or SerialExecutor()).execute(stage, on_event):
+                    store(unit, out)
+                    on_event(Event("done", suite=suite.name, run_id=unit.run, seed=unit.seed, out=out,
+                                   seconds=out.get("seconds")))
+        finally:   # an artifact folder half-written by a stopped run never stays behind
+            for tmp in scratch:
+                shutil.rmtree(tmp, ignore_errors=True)
+            scratch.clear()
         judged = _judge(suite, rec, claims, runs, target, why)
         grow = {}
         for run in runs:
@@ -301,7 +336,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         if not grow:
             break
         for rid, (n, parts) in grow.items():
-            on_event("look", {"run_id": rid, "seeds": n, "why": parts, "added": n - target[rid]})
+            on_event(Event("look", suite=suite.name, run_id=rid, total=n, why=tuple(parts), added=n - target[rid]))
             why[rid] = f"{n} seeds: added after {target[rid]} because {', '.join(parts)} was undecided"
             target[rid] = n
             for p in suite.producers(by_id[rid]):   # a consumer's new seeds need the producer's
@@ -312,7 +347,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         entry["results"] = {k: v for k, v in entry["results"].items() if int(k) in seed_list(run)}
         entry["seconds"] = round(sum(o["seconds"] for o in entry["results"].values()), 3)
     for c in claims:
-        on_event("verdict", {"claim_id": c.id, "entry": rec["claims"][c.id]})
+        on_event(Event("verdict", suite=suite.name, claim_id=c.id, out=rec["claims"][c.id]))
 
     rec["complete"] = all(c.id in rec["claims"] for c in suite.claims)
     rec["finished"] = record.now()
@@ -331,7 +366,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
 
 def run_selection(selection: list[tuple[Suite, list[Claim]]], *, profile: str, env: dict,
                   seeds: int | None = None, force: bool = False, results_dir: Path = record.RESULTS_DIR,
-                  on_event: Event = lambda kind, info: None, executor: Executor | None = None) -> list[Path]:
+                  on_event: OnEvent = lambda event: None, executor: Executor | None = None) -> list[Path]:
     """Run each selected suite's claims (what `repro run` and `repro check` both do); the records' paths."""
     return [run_suite(s, claims, profile=profile, env=env, seeds=seeds, force=force, results_dir=results_dir,
                       on_event=on_event, executor=executor) for s, claims in selection]

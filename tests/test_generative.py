@@ -170,7 +170,7 @@ def tiny_mnist(monkeypatch):
 
     train, test = make(600), make(300)
 
-    def load_mnist(train_size=None, test_size=None):
+    def load_mnist(train_size=None, test_size=None, seed=None):
         return (train[0][:train_size], train[1][:train_size]), (test[0][:test_size], test[1][:test_size])
 
     monkeypatch.setattr(data, "load_mnist", load_mnist)

@@ -12,7 +12,7 @@ def test_toy_suite_loads_runs_and_claims(workspace):
     assert s.name == "toy" and [c.id for c in s.claims] == ["TOY-SHAPE", "TOY-SCORE", "TOY-PAIRED"]
     assert [r.id for r in s.runs] == ["shape", "score", "paired"]
     score = s.run("score")
-    assert score.params_for("full") == {"base": 0.5, "tag": "score"}
+    assert score.params_for("full") == {"base": 0.55, "tag": "score"}
     assert score.params_for("smoke") == {"base": 0.6, "tag": "score"}
     assert score.params_hash("full") != score.params_hash("smoke")
     assert s.looks(score, "full") == [3]

@@ -79,7 +79,7 @@ def ae_code_sizes(*, seed: int, codes: list[int] = (2, 8, 32, 64), hidden: list[
                   train_size: int = 10000, test_size: int = 2000, epochs: int = 10, batch_size: int = 128,
                   learning_rate: float = 1e-3) -> Result:
     """Test reconstruction error of a deep AE against code size, beside PCA with as many components."""
-    (xtr, _), (xte, _) = data.load_mnist(train_size=train_size, test_size=test_size)
+    (xtr, _), (xte, _) = data.load_mnist(train_size=train_size, test_size=test_size, seed=seed)  # subsets per seed
     xtr, xte = _flat01(xtr), _flat01(xte)
     pixel_var = float(np.mean(np.var(xte, axis=0)))        # MSE of predicting the mean image
     mean = xtr.mean(axis=0)
@@ -146,7 +146,7 @@ def ae_anomaly(*, seed: int, digits: list[int] = tuple(range(10)), code: int = 3
     metrics: dict = {}
     artifacts: dict = {}
     # (1) one-class MNIST: normal = one digit, anomalies = the other nine, on the real test set.
-    (xtr, ytr), (xte, yte) = data.load_mnist(train_size=None, test_size=test_size)
+    (xtr, ytr), (xte, yte) = data.load_mnist(train_size=None, test_size=test_size, seed=seed)
     xtr, xte = _flat01(xtr), _flat01(xte)
     aucs, precs, recs = [], [], []
     rows = ["normal_digit,roc_auc,precision,recall,train_images"]
@@ -287,7 +287,7 @@ def ae_vs_vae_samples(*, seed: int, code: int = 8, hidden: list[int] = (256, 128
     (loaded from `scorer_dir`, an `mnist_scorer` run's artifacts; None: trained here)."""
     sc = scorer(seed=seed, train_size=scorer_train_size, epochs=scorer_epochs, reference_size=reference_size,
                 path=scorer_dir)
-    (xtr, _), _ = data.load_mnist(train_size=train_size, test_size=1)
+    (xtr, _), _ = data.load_mnist(train_size=train_size, test_size=1, seed=seed)
     xtr = _flat01(xtr)
     rng = np.random.default_rng(seed + 1000)
 

@@ -348,8 +348,9 @@ def gan_mixtures(*, seed: int, losses: list[str] = LOSSES, mixtures: list[str] =
 
 # ----------------------------------------------------------------------------- MNIST GANs
 
-def _mnist_tanh(train_size: int) -> tuple[np.ndarray, np.ndarray]:
-    (x, y), _ = data.load_mnist(train_size=train_size, test_size=1)
+def _mnist_tanh(train_size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The training images in [-1, 1]: each seed draws its own subset."""
+    (x, y), _ = data.load_mnist(train_size=train_size, test_size=1, seed=seed)
     return (x.reshape(len(x), -1).astype("float32") / 127.5 - 1.0), y.astype("int64")
 
 
@@ -394,7 +395,7 @@ def cgan_mnist(*, seed: int, archs: list[str] = CGAN_ARCHS, latent: int = 64, wi
         raise ValueError(f"archs must be among {CGAN_ARCHS}, got {sorted(unknown)}")
     sc = scorer(seed=seed, train_size=scorer_train_size, epochs=scorer_epochs, reference_size=reference_size,
                 path=scorer_dir)
-    x, y = _mnist_tanh(train_size)
+    x, y = _mnist_tanh(train_size, seed)
     want = np.repeat(np.arange(10), per_label)
     metrics: dict = {"chance_accuracy": 0.1, "scorer_test_accuracy": sc.test_accuracy}
     artifacts, notes = {}, []
@@ -434,7 +435,7 @@ def dcgan_vs_mlp(*, seed: int, latent: int = 64, width: int = 64, g_hidden: list
     both judged by the Fréchet distance on the real-MNIST classifier's features."""
     sc = scorer(seed=seed, train_size=scorer_train_size, epochs=scorer_epochs, reference_size=reference_size,
                 path=scorer_dir)
-    x, _ = _mnist_tanh(train_size)
+    x, _ = _mnist_tanh(train_size, seed)
     metrics: dict = {"scorer_test_accuracy": sc.test_accuracy}
     artifacts: dict = {}
     z_eval = np.random.default_rng([seed, 99]).standard_normal((samples, latent)).astype("float32")
