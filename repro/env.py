@@ -6,7 +6,6 @@ import platform
 import re
 import subprocess
 import sys
-from functools import lru_cache
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -40,7 +39,6 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-@lru_cache(maxsize=1)
 def gpus() -> list[str]:
     import tensorflow as tf
 
@@ -70,6 +68,7 @@ def capture() -> dict:
         tfds_version = tfds.__version__
     except Exception:  # an optional source; its absence must not stop a record
         tfds_version = None
+    devices = gpus()
     return {
         "machine": machine(),
         "commit": commit(),
@@ -81,8 +80,8 @@ def capture() -> dict:
         "platform": platform.platform(),
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
-        "gpus": gpus(),
-        "device": "GPU:0" if gpus() else "CPU:0",
+        "gpus": devices,
+        "device": "GPU:0" if devices else "CPU:0",
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
                     "TF_NUM_INTRAOP_THREADS": os.environ.get("TF_NUM_INTRAOP_THREADS"),

