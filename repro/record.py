@@ -41,6 +41,9 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     """Write a file so that readers see the old or the new content, never a part of it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)   # mkstemp makes 0600; a written file gets the usual permissions
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data.encode("utf-8") if isinstance(data, str) else data)
@@ -115,6 +118,7 @@ def claim_entry(claim: Claim) -> dict:
     return {"id": claim.id, "chapter": claim.chapter, "section": claim.section, "kind": claim.kind,
             "claim": claim.claim, "source": claim.source, "version": claim.version, "run_ids": list(claim.runs),
             "checkable": claim.checkable, "reason": claim.reason, "about_budget": claim.about_budget,
+            "erratum": claim.erratum,
             "metric_specs": {m.name: metric_spec(m) for m in claim.metrics},
             "metrics": {}, "verdict": None, "deciding": "", "n_seeds": 0, "seeds_why": "", "seconds": 0.0}
 

@@ -5,15 +5,20 @@
   numbers only), the line each judged part is held to (a line the suite chose marked "criterion
   (ours)", a published value cited beside it), what was measured and each part's outcome
   (pass / fail / undecided), the seeds it took, the verdict and the part that decided it;
-- results/report.html: the same table, each claim's detail (the reason for each criterion, why it
-  took the seeds it did, its notes and plots, embedded), the environment and the command that
-  reproduces it, in one self-contained page;
+- results/report.html, one self-contained page of a few MB: at the top a figure of every judged
+  comparison against its line (a forest plot, coloured by verdict); the errata (each contradicted
+  part: what the chapter says, what was measured, a sentence a lecturer could use instead); a card
+  per claim (its key figure, the deciding part, the chapter's sentence, the literature's number, its
+  table, notes, other plots at screen resolution, the command that reproduces it); the table; the
+  environment;
 - the block between markers in README.md.
 """
 from __future__ import annotations
 
 import base64
 import html
+import io
+import math
 import re
 from collections import Counter
 from html.parser import HTMLParser
@@ -177,15 +182,545 @@ def markdown(recs: list[dict]) -> str:
     return "".join(out)
 
 
+# ---- images at screen resolution ------------------------------------------------------------
+
+SCREEN_WIDTH = 720   # px: the widest an embedded plot is shown
+
+
+def screen_png(data: bytes, max_width: int = SCREEN_WIDTH) -> tuple[bytes, int, int]:
+    """A PNG as the page embeds it: flattened on white, at most ``max_width`` pixels wide, reduced to
+    256 colours and optimised; (bytes, width, height). Plots lose nothing visible at screen size and
+    shrink 2-4×. Without Pillow, or for a file Pillow cannot read, the bytes are kept (0, 0: size
+    unknown)."""
+    try:
+        from PIL import Image
+    except ImportError:   # pragma: no cover - matplotlib depends on Pillow
+        return data, 0, 0
+    try:
+        with Image.open(io.BytesIO(data)) as im:
+            rgba = im.convert("RGBA")
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return data, 0, 0
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    if flat.width > max_width:
+        flat = flat.resize((max_width, max(1, round(flat.height * max_width / flat.width))), Image.Resampling.LANCZOS)
+    small = flat.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE)
+    buf = io.BytesIO()
+    small.save(buf, "PNG", optimize=True)
+    if len(buf.getvalue()) >= len(data) and flat.size == rgba.size:
+        return data, rgba.width, rgba.height
+    return buf.getvalue(), flat.width, flat.height
+
+
+def _img(data: bytes, w: int, h: int, alt: str, cls: str = "") -> str:
+    size = f' width="{w}" height="{h}"' if w and h else ""
+    klass = f' class="{cls}"' if cls else ""
+    return (f'<img{klass} alt="{_e(alt)}"{size} loading="lazy" '
+            f'src="data:image/png;base64,{base64.b64encode(data).decode()}">')
+
+
+class _Images:
+    """Each plot file recompressed once per page, however many cards show it."""
+
+    def __init__(self) -> None:
+        self._done: dict[Path, tuple[bytes, int, int]] = {}
+        self.shown: dict[str, str] = {}      # artifact path -> the card (claim ID) that embeds it
+
+    def tag(self, path: Path, alt: str, cls: str = "") -> str:
+        if path not in self._done:
+            self._done[path] = screen_png(path.read_bytes())
+        return _img(*self._done[path], alt, cls)
+
+
+# ---- the overview figure: every judged comparison against its line ----------------------------
+
+VERDICT_COLOURS = {verdict.REPRODUCED: "#1e8a3c", verdict.PARTIAL: "#c77c00", verdict.CONTRADICTED: "#c62828",
+                   verdict.INCONCLUSIVE: "#7e57c2", verdict.NOT_CHECKABLE: "#607d8b", verdict.ERROR: "#424242"}
+OFFSCALE = 1000.0    # the axis ends at ±1000 line units; a part beyond sits at the edge with its value
+LINTHRESH = 0.01     # the axis is linear within ±1% of the line's scale and logarithmic beyond
+
+
+def _num(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _same(a: object, b: object) -> bool:
+    """Equal as values (3 and 3.0, [28, 28, 6] and (28, 28, 6)), as an exact rule compares them."""
+    if _num(a) and _num(b):
+        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _is_exact(rec: dict, spec: dict, m: dict) -> bool:
+    run = (rec.get("runs") or {}).get(spec.get("run") or "")
+    if run and "deterministic" in run:
+        return bool(run["deterministic"])
+    adv = m.get("advantage") or {}
+    return not m.get("decision_interval") and not adv.get("decision_interval") and (m.get("n") or 1) <= 1
+
+
+def _scaled_part(rule: dict, m: dict, metrics: dict) -> tuple[float | None, list | None, list | None, str]:
+    """(x, 95% CI, deciding interval, scale) of one judged part on the overview's axis: the signed distance
+    past its line, positive on the claim's side, in units of the line's own value (a paired rule: the
+    per-seed advantage in units of the other arm's mean). x None: not on a numeric scale."""
+    kind = verdict.rule_kind(rule)
+    t = rule[kind]
+    vals = m.get("values") or []
+    if kind == "paired":
+        adv = m.get("advantage") or {}
+        if not _num(adv.get("mean")):
+            return None, None, None, ""
+        other = (metrics.get(t["than"]) or {}).get("mean")
+        own = m.get("mean")
+        s = abs(other) if _num(other) and other else abs(own) if _num(own) and own else 1.0
+        f = (lambda v: v / s)
+        iv = (lambda k: [f(v) for v in adv[k]] if adv.get(k) else None)
+        return f(adv["mean"]), iv("ci95"), iv("decision_interval"), f"{t['than']} {record.fmt(other)}"
+    if kind == "equal":
+        if m.get("status") == verdict.PASS:
+            return 0.0, None, None, ""
+        if _num(t) and vals and all(_num(v) for v in vals):
+            s = abs(t) or 1.0
+            return -max(abs(v - t) for v in vals) / s, None, None, record.fmt(t)
+        return None, None, None, ""
+    mean = m.get("mean") if _num(m.get("mean")) else (vals[0] if vals and _num(vals[0]) else None)
+    if mean is None:
+        return None, None, None, ""
+    ci, di = m.get("ci95"), m.get("decision_interval")
+    if kind in ("at_least", "at_most"):
+        spread = max([abs(mean)] + [abs(v - mean) for v in (ci or [])])
+        s = abs(t) or spread or 1.0
+        sign = 1.0 if kind == "at_least" else -1.0
+        f = (lambda v: sign * (v - t) / s)
+        iv = (lambda x: sorted([f(x[0]), f(x[1])]) if x else None)
+        return f(mean), iv(ci), iv(di), record.fmt(t) if t else f"|{record.fmt(mean)}|"
+    lo_b, hi_b = (t - rule["tol"], t + rule["tol"]) if kind == "approx" else tuple(t)
+    c, tol = (lo_b + hi_b) / 2, (hi_b - lo_b) / 2
+    s = abs(c) or tol or 1.0
+
+    def iv(x):   # the margin of every value in [lo, hi]: its least and its greatest
+        if not x:
+            return None
+        lo, hi = x
+        far = max(abs(lo - c), abs(hi - c))
+        near = 0.0 if lo <= c <= hi else min(abs(lo - c), abs(hi - c))
+        return [(tol - far) / s, (tol - near) / s]
+    return (tol - abs(mean - c)) / s, iv(ci), iv(di), record.fmt(c)
+
+
+def overview_items(rows: list[dict], titles: dict[str, str] | None = None) -> list[dict]:
+    """The overview figure's rows, top to bottom: a heading per chapter section, then each judged part
+    of each claim (a claim's exact parts that equal the chapter's values share one row).
+
+    Part rows: claim, metric (label), verdict (the claim's), status (the part's), exact, x, ci, di
+    (scaled as ``_scaled_part``; ci/di None for an exact part), offscale (-1/+1 when x lies beyond
+    ±OFFSCALE or has no numeric distance, drawn at the axis' edge), value (the text shown there)."""
+    titles = titles or {}
+    items: list[dict] = []
+    chapter = None
+    for r in rows:
+        e, rec = r["entry"], r["record"]
+        specs, metrics = e.get("metric_specs") or {}, e.get("metrics") or {}
+        parts = []
+        same = []
+        for name, m in metrics.items():
+            spec = specs.get(name) or {}
+            rule = spec.get("rule")
+            if not rule or m.get("status") in (None, verdict.INFO):
+                continue
+            kind = verdict.rule_kind(rule)
+            if kind == "equal" and m["status"] == verdict.PASS and not spec.get("precondition"):
+                same.append(name)
+                continue
+            x, ci, di, scale = _scaled_part(rule, m, metrics)
+            exact = _is_exact(rec, spec, m)
+            item = {"claim": e["id"], "metric": name + (" (precondition)" if spec.get("precondition") else ""),
+                    "verdict": e["verdict"], "status": m["status"], "exact": exact, "x": x,
+                    "ci": None if exact else ci, "di": None if exact else di, "offscale": 0, "value": "",
+                    "kind": kind, "scale": scale}
+            if x is None:
+                item.update(offscale=-1 if m["status"] == verdict.FAIL else 1, value="≠" if kind == "equal" else "?")
+            elif abs(x) > OFFSCALE:
+                item.update(offscale=1 if x > 0 else -1, value=_times(x))
+            parts.append(item)
+        if same:
+            label = same[0] if len(same) == 1 else f"{len(same)} exact values"
+            parts.insert(0, {"claim": e["id"], "metric": label, "verdict": e["verdict"], "status": verdict.PASS,
+                             "exact": True, "x": 0.0, "ci": None, "di": None, "offscale": 0, "value": "",
+                             "kind": "equal", "scale": ""})
+        if not parts:
+            continue
+        if r["chapter"] != chapter:
+            chapter = r["chapter"]
+            items.append({"head": titles.get(chapter, chapter)})
+        items.extend(parts)
+    return items
+
+
+_SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
+
+
+def _times(x: float) -> str:
+    """-240000 -> '$-2.4\\times10^{5}$' (how far past the line, in line units; mathtext, which every
+    matplotlib draws, where a superscript digit may be missing from the CJK font)."""
+    mant, _, exp = f"{x:.2g}".partition("e")
+    return f"${mant}\\times10^{{{int(exp)}}}$" if exp else f"${mant}$"
+
+
+def _tick(t: float) -> str:
+    if t == 0:
+        return "0"
+    sign = "+" if t > 0 else "−"
+    return f"{sign}{abs(t) * 100:g}%" if abs(t) <= 1 else f"{sign}{abs(t):g}×"
+
+
+def overview_png(items: list[dict]) -> bytes:
+    """The forest plot of ``overview_items`` as PNG bytes (matplotlib, CJK fonts where installed)."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import blended_transform_factory
+
+    from repro import fonts, plots
+
+    fonts.use_cjk()
+    plt = plots.plt
+    n = len(items)
+    labels = [f"{it['claim']}  {it['metric']}" if "head" not in it else "" for it in items]
+    height = 1.6 + 0.17 * n
+    fig, ax = plt.subplots(figsize=(10, height), dpi=100)
+    left = min(0.45, (0.064 * max(len(s) for s in labels) + 0.25) / 10)
+    fig.subplots_adjust(left=left, right=0.97, top=1 - 0.35 / height, bottom=1.2 / height)
+    xs = [v for it in items if "head" not in it and not it["offscale"]
+          for v in [it["x"], *(it["ci"] or []), *(it["di"] or [])]]
+    any_left = any(it.get("offscale", 0) < 0 for it in items)
+    any_right = any(it.get("offscale", 0) > 0 for it in items)
+    lo = -OFFSCALE if any_left else max(-OFFSCALE, min(xs + [-0.1]))
+    hi = OFFSCALE if any_right else min(OFFSCALE, max(xs + [0.1]))
+    xl, xr = lo * 4, hi * 4
+    ax.set_xscale("symlog", linthresh=LINTHRESH, linscale=0.5)
+    ax.set_xlim(xl, xr)
+    ax.set_ylim(-0.7, n - 0.3)
+    ax.axvspan(0, xr, color="#1e8a3c", alpha=0.05, lw=0)
+    ax.axvspan(xl, 0, color="#c62828", alpha=0.05, lw=0)
+    ax.axvline(0, color="#333", lw=1)
+    clip = (lambda v: max(-OFFSCALE, min(OFFSCALE, v)))
+    across = blended_transform_factory(ax.transAxes, ax.transData)
+    for i, it in enumerate(items):
+        y = n - 1 - i
+        if "head" in it:
+            ax.axhspan(y - 0.5, y + 0.5, color="#e9e9e9", lw=0, zorder=0)
+            ax.text(0.004, y, it["head"], transform=across, ha="left", va="center", fontsize=9, fontweight="bold")
+            continue
+        col = VERDICT_COLOURS.get(it["verdict"], "#000")
+        if it["di"]:
+            ax.plot([clip(v) for v in it["di"]], [y, y], color=col, lw=1, zorder=2)
+        if it["ci"]:
+            ax.plot([clip(v) for v in it["ci"]], [y, y], color=col, lw=3.5, alpha=0.8, solid_capstyle="butt", zorder=3)
+        x = it["offscale"] * OFFSCALE if it["offscale"] else it["x"]
+        marker = {verdict.PASS: "o", verdict.FAIL: "X"}.get(it["status"], "o")
+        if it["offscale"]:
+            marker = "<" if it["offscale"] < 0 else ">"
+        face = "white" if it["status"] == verdict.UNDECIDED else col
+        ax.plot([x], [y], marker=marker, ms=6 if marker != "X" else 7, mfc=face, mec=col, mew=1.4, ls="", zorder=4)
+        if it["value"]:   # beside the marker, towards 0
+            ax.text(x / 1.8, y, it["value"], fontsize=7, va="center", ha="left" if x < 0 else "right", color=col)
+    ax.set_yticks([n - 1 - i for i in range(n)], labels, fontsize=8)
+    ax.tick_params(axis="y", length=0)
+    ticks = [0.0] + [s * 10.0 ** k for k in range(-2, 4) for s in (-1, 1)]
+    ticks = sorted(t for t in ticks if xl <= t <= xr)
+    ax.set_xticks(ticks, [_tick(t) for t in ticks], fontsize=8)
+    ax.xaxis.set_minor_locator(plt.NullLocator())
+    ax.grid(axis="x", color="#d0d0d0", lw=0.6)
+    ax.set_axisbelow(True)
+    ax.set_xlabel("distance past the line, in units of the line's value (paired: advantage over the other arm, "
+                  "in units of its mean)", fontsize=8)
+    over = blended_transform_factory(ax.transData, ax.transAxes)
+    ax.text(0, 1.003, "← against the claim  ", transform=over, ha="right", va="bottom", fontsize=9, color="#c62828")
+    ax.text(0, 1.003, "  for the claim →", transform=over, ha="left", va="bottom", fontsize=9, color="#1e8a3c")
+    present = [v for v in verdict.VERDICTS if any(it.get("verdict") == v for it in items)]
+    handles = [Patch(color=VERDICT_COLOURS[v], label=v) for v in present] + [
+        Line2D([], [], marker="o", ls="", color="#555", label="part passes"),
+        Line2D([], [], marker="X", ls="", color="#555", ms=7, label="part fails"),
+        Line2D([], [], marker="o", ls="", mfc="white", color="#555", label="part undecided"),
+        Line2D([], [], color="#555", lw=3.5, alpha=0.8, label="95% CI over seeds"),
+        Line2D([], [], color="#555", lw=1, label="the interval that decided"),
+    ]
+    fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False, bbox_to_anchor=(0.5, 0.0))
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    plots.plt.close(fig)
+    return buf.getvalue()
+
+
+def _overview_html(rows: list[dict], recs: list[dict]) -> str:
+    items = overview_items(rows, chapter_titles(recs))
+    parts = [item for item in items if "head" not in item]
+    missing = [r["id"] for r in rows if not any(p["claim"] == r["id"] for p in parts)]
+    out = ['<section id="overview"><h2>What held, and how firmly</h2>']
+    if parts:
+        data, w, h = screen_png(overview_png(items), max_width=1000)
+        n_claims = len({p["claim"] for p in parts})
+        out.append(
+            f'<figure class="overview">{_img(data, w, h, "every judged comparison against its line", "forest")}'
+            f"<figcaption>Each row is one judged part of a claim ({len(parts)} parts of {n_claims} claims), "
+            "coloured by the claim's verdict. Horizontal: how far the measurement lies past the line it is "
+            "judged against, on the claim's side to the right of 0 and against it to the left, in units of the "
+            "line's own value (a 0.05 error against a line at 0.04 is −25%); for a comparison of two arms "
+            "(paired rule) the per-seed advantage of the arm the chapter prefers, in units of the other arm's "
+            "mean. The axis is linear within ±1% and logarithmic beyond. Thick bar: the 95% confidence "
+            "interval over seeds; thin bar: the wider interval the verdict was decided with (its level splits "
+            "5% over the looks a run may take). A part that passes has its deciding interval wholly to the "
+            "right of 0, one that fails wholly to the left. Exact (deterministic) parts are points without "
+            "bars; a claim's exact parts equal to the chapter's values share one row at 0; ≠ marks an exact "
+            "value that is not a number (a shape, a list) and differs; an arrow at the edge, a part beyond "
+            f"±{OFFSCALE:g}×, with its distance.</figcaption></figure>")
+    if missing:
+        out.append(f"<p>Not in the figure (no judged part): {', '.join(_link(c) for c in missing)}.</p>")
+    out.append("</section>")
+    return "".join(out)
+
+
+def chapter_titles(recs: list[dict]) -> dict[str, str]:
+    """'7.5' -> '7.5 自编码器', from the suites' sections ('7.5 自编码器; 7.6 生成式对抗神经网络')."""
+    out: dict[str, str] = {}
+    for rec in recs:
+        for part in re.split(r"[;；]", rec.get("suite_section") or ""):
+            m = re.match(r"\s*(\d+(?:\.\d+)*)\s*(.*)", part)
+            if m and m.group(2).strip():
+                out.setdefault(m.group(1), f"{m.group(1)} {m.group(2).strip()}")
+    return out
+
+
+# ---- errata: what the chapter says, what was measured, a sentence a lecturer could use ---------
+
+def _seeds_phrase(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _measured_phrase(m: dict, exact: bool) -> str:
+    vals = [v for v in m.get("values") or [] if v is not None]
+    if vals and all(_same(v, vals[0]) for v in vals):
+        return record.fmt(vals[0]) + (f" on every one of {len(vals)} seeds" if len(vals) > 1 else "")
+    if exact or len(vals) <= 1 or not m.get("ci95"):
+        return record.measured_text(m)
+    lo, hi = m["ci95"]
+    return f"{record.fmt(m['mean'])} (95% CI {record.fmt(lo)} to {record.fmt(hi)}, {_seeds_phrase(m['n'])})"
+
+
+def _clause(name: str, m: dict, spec: dict, exact: bool) -> str:
+    """One failing part in words: what was measured against what the chapter says."""
+    rule = spec.get("rule") or {}
+    kind = verdict.rule_kind(rule)
+    t = rule[kind]
+    claimed = spec.get("claimed")
+    if kind == "paired":
+        adv = m.get("advantage") or {}
+        better = t["better"]
+        worse = "lower" if better == "higher" else "higher"
+        text = f"{name} was not {better} than {t['than']} but {worse}"
+        if not _num(adv.get("mean")):
+            return f"{name} could not be compared with {t['than']}"
+        text += f", by {record.fmt(abs(adv['mean']))}"
+        if adv.get("ci95") and not exact:
+            a, b = sorted(abs(v) for v in adv["ci95"])
+            text += f" (95% CI {record.fmt(a)} to {record.fmt(b)}, {_seeds_phrase(adv.get('n') or 0)})"
+        elif exact:
+            text += " (exact)"
+        return text
+    measured = _measured_phrase(m, exact)
+    if kind == "equal":
+        return f"{name} is {measured}, not {record.fmt(claimed if claimed is not None else t)}"
+    words = f" (the chapter: “{claimed}”)" if isinstance(claimed, str) and claimed else ""
+    if kind in ("at_least", "at_most"):
+        return f"{name} was {measured}, {'below' if kind == 'at_least' else 'above'} {record.fmt(t)}{words}"
+    band = [t - rule["tol"], t + rule["tol"]] if kind == "approx" else t
+    return f"{name} was {measured}, outside [{record.fmt(band[0])}, {record.fmt(band[1])}]{words}"
+
+
+def _value_patterns(v: object) -> list[tuple[str, str]]:
+    """Regular expressions for the ways a claimed value may be written in a claim's text, with a style."""
+    edge_l, edge_r = r"(?<![\w.,\-+])", r"(?![\w⁰¹²³⁴⁵⁶⁷⁸⁹]|[.,]\d)"
+    if isinstance(v, bool) or v is None:
+        return []
+    if isinstance(v, list):
+        if not v or not all(_num(x) for x in v):
+            return []
+        return [(r"\[\s*" + r"\s*,\s*".join(re.escape(record.fmt(x) if isinstance(x, float) else str(x)) for x in v)
+                 + r"\s*\]", "list")]
+    if not _num(v):
+        return []
+    pats = []
+    if float(v).is_integer() and abs(v) < 1e16:
+        iv = int(v)
+        if iv >= 100 and 10 ** round(math.log10(iv)) == iv:
+            pats.append((edge_l + re.escape("10" + str(round(math.log10(iv))).translate(_SUP)) + edge_r, "pow10"))
+        if abs(iv) >= 1000:
+            pats.append((edge_l + re.escape(f"{iv:,}") + edge_r, "comma"))
+        pats.append((edge_l + re.escape(str(iv)) + edge_r, "plain"))
+    else:
+        pats.append((edge_l + re.escape(f"{v * 100:g}%"), "percent"))
+        for text in dict.fromkeys([repr(float(v)), f"{v:g}"]):
+            pats.append((edge_l + re.escape(text) + edge_r, "plain"))
+    return pats
+
+
+def _render(x: object, style: str, like: str) -> str:
+    """A measured value written the way the claim wrote the value it replaces."""
+    if style == "list":
+        sep = ", " if ", " in like else ","
+        return "[" + sep.join(record.fmt(v) for v in x) + "]" if isinstance(x, list) else record.fmt(x)
+    if not _num(x):
+        return record.fmt(x)
+    if style == "percent":
+        return f"{x * 100:.3g}%"
+    if float(x).is_integer() and abs(x) < 1e16:
+        iv = int(x)
+        if style == "pow10" and iv >= 10 and 10 ** round(math.log10(iv)) == iv:
+            return "10" + str(round(math.log10(iv))).translate(_SUP)
+        if style in ("pow10", "comma") and abs(iv) >= 1000:
+            return f"{iv:,}"
+        return str(iv)
+    return record.fmt(float(x))
+
+
+def _replacement(m: dict, exact: bool, style: str, like: str) -> str | None:
+    vals = [v for v in m.get("values") or [] if v is not None]
+    if not vals:
+        return None
+    if exact or len(vals) == 1 or all(_same(v, vals[0]) for v in vals):
+        return _render(vals[0], style, like)
+    if not (_num(m.get("mean")) and m.get("ci95")):
+        return None
+    lo, hi = m["ci95"]
+    return f"{_render(m['mean'], style, like)} (95% CI {_render(lo, style, like)} to {_render(hi, style, like)})"
+
+
+def corrected_sentence(e: dict, rec: dict | None = None) -> tuple[str, str]:
+    """(a sentence a lecturer could use instead of the claim, where it comes from).
+
+    The suite's own wording (the claim entry's ``erratum``) when it gives one; otherwise generated from
+    the record: the claim's text with each failing part's claimed value replaced by the measured one
+    where the text states that value (an exact value or one held to a band; found in the order the
+    metrics are listed; left alone where a passing part claims the same value), and each other failing
+    part said in words."""
+    if e.get("erratum"):
+        return str(e["erratum"]), "the suite's correction"
+    rec = rec or {}
+    specs, metrics = e.get("metric_specs") or {}, e.get("metrics") or {}
+    text = e.get("claim") or ""
+    judged = [(n, m, specs.get(n) or {}) for n, m in metrics.items()
+              if (specs.get(n) or {}).get("rule") and m.get("status") not in (None, verdict.INFO)]
+    spans: list[tuple[int, int, str]] = []
+    left: list[str] = []
+    cursor = 0
+    for name, m, spec in judged:
+        exact = _is_exact(rec, spec, m)
+        failed = m["status"] == verdict.FAIL
+        claimed = spec.get("claimed")
+        rule = spec["rule"]
+        kind = verdict.rule_kind(rule)
+        if claimed is None and kind == "equal":
+            claimed = rule["equal"]
+        hit = None
+        for pattern, style in _value_patterns(claimed):
+            found = [x for x in re.finditer(pattern, text)]
+            after = [x for x in found if x.start() >= cursor]
+            if after or len(found) == 1:
+                hit = ((after or found)[0], style)
+                break
+        if hit:
+            cursor = max(cursor, hit[0].end())
+        if not failed:
+            continue
+        # another judged part that passes claims the same value: the text is not this part's alone
+        shared = any(_same(s2.get("claimed"), claimed) and m2["status"] != verdict.FAIL
+                     for n2, m2, s2 in judged if n2 != name)
+        # "at least 0.65" must not become "at least 0.51": only a stated value is replaced
+        stated = kind in ("equal", "approx", "between")
+        new = _replacement(m, exact, hit[1], hit[0].group(0)) if hit and stated and not shared else None
+        if new and not any(a < hit[0].end() and hit[0].start() < b for a, b, _ in spans):
+            spans.append((hit[0].start(), hit[0].end(), new))
+        else:
+            left.append(_clause(name, m, spec, exact))
+    if spans:
+        for a, b, new in sorted(spans, reverse=True):
+            text = text[:a] + new + text[b:]
+        sentence = text + (f"; in our measurements, {'; '.join(left)}" if left else "")
+        return sentence.rstrip(".") + ".", "generated: the claim with the measured values"
+    lead = "Only in part" if e.get("verdict") == verdict.PARTIAL else "Not as the chapter has it"
+    return f"{lead}: in our measurements, {'; '.join(left)}.", "generated from the failing parts"
+
+
+def errata_items(rows: list[dict]) -> list[dict]:
+    """One erratum per contradicted or partially reproduced claim: its failing parts and a corrected sentence."""
+    out = []
+    for r in rows:
+        e, rec = r["entry"], r["record"]
+        if e.get("verdict") not in (verdict.CONTRADICTED, verdict.PARTIAL):
+            continue
+        specs = e.get("metric_specs") or {}
+        failing = [(n, m, specs.get(n) or {}) for n, m in (e.get("metrics") or {}).items()
+                   if m.get("status") == verdict.FAIL]
+        sentence, how = corrected_sentence(e, rec)
+        out.append({"id": e["id"], "verdict": e["verdict"], "kind": e.get("kind", ""), "source": e.get("source", ""),
+                    "claim": e.get("claim", ""), "failing": failing, "sentence": sentence, "how": how})
+    return out
+
+
+def _errata_html(rows: list[dict]) -> str:
+    items = errata_items(rows)
+    out = ['<section id="errata"><h2>Errata</h2>']
+    if not items:
+        out.append("<p>No claim is contradicted, in whole or in part.</p></section>")
+        return "".join(out)
+    out.append("<p>For each claim contradicted in whole or in part: what the chapter says, what was measured "
+               "(the failing parts only), and a sentence a lecturer could use instead. The sentence is generated "
+               "from the record unless the suite gives its own (<code>erratum:</code>).</p>")
+    for it in items:
+        measured = "".join(
+            f"<li><code>{_e(n)}</code>: {_e(record.measured_text(m))}, against {_e(record.rule_text(s))}"
+            + (f' <span class="src">(why this line: {_e(s["criterion"])})</span>' if s.get("criterion") else "")
+            + "</li>" for n, m, s in it["failing"])
+        formula = ("" if it["how"] == "the suite's correction" or "F" not in it["kind"] else
+                   ' <span class="src">A formula (kind F): the corrected formula belongs in the suite\'s '
+                   "<code>erratum:</code>.</span>")
+        out.append(
+            f'<div class="erratum" id="erratum-{_e(it["id"])}"><h3>{_link(it["id"])} '
+            f'<span class="badge {_vclass(it["verdict"])}">{_e(it["verdict"])}</span></h3>'
+            f'<p><strong>The chapter says:</strong> <span lang="zh">“{_e(it["source"])}”</span> '
+            f'<span class="src">({_e(it["claim"])})</span></p>'
+            f"<p><strong>Measured:</strong></p><ul>{measured}</ul>"
+            f'<p><strong>A lecturer could say:</strong></p><blockquote class="fix">{_e(it["sentence"])}</blockquote>'
+            f'<p class="src">({_e(it["how"])})</p>{formula}</div>')
+    out.append("</section>")
+    return "".join(out)
+
+
 # ---- HTML ------------------------------------------------------------------------------------
 
 _CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em}th,td{border:1px solid #ccc;padding:.3em .5em;vertical-align:top;text-align:left}
-th{background:#f3f3f3}.v-reproduced{color:#116611;font-weight:600}.v-partially-reproduced{color:#996600;font-weight:600}
-.v-contradicted{color:#b00;font-weight:600}.v-not-checkable-here{color:#225;font-weight:600}.v-inconclusive{color:#737;font-weight:600}.v-error{color:#b00}
-code{background:#f6f6f6;padding:0 .2em}.claim{border-top:1px solid #ddd;margin-top:1.5em}img{max-width:520px;margin:.3em;border:1px solid #eee}
+body{font-family:system-ui,-apple-system,'Segoe UI','Noto Sans CJK SC','Noto Sans CJK JP','WenQuanYi Zen Hei',sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+[lang=zh]{font-family:'Noto Sans CJK SC','Noto Sans CJK JP','WenQuanYi Zen Hei','PingFang SC','Microsoft YaHei',sans-serif}
+table{border-collapse:collapse;margin:.5em 0 1.5em;font-size:.9em;display:block;overflow-x:auto;max-width:100%}th,td{border:1px solid #ccc;padding:.3em .5em;vertical-align:top;text-align:left}
+th{background:#f3f3f3}
+.v-reproduced{color:#1e8a3c;font-weight:600}.v-partially-reproduced{color:#c77c00;font-weight:600}
+.v-contradicted{color:#c62828;font-weight:600}.v-not-checkable-here{color:#607d8b;font-weight:600}.v-inconclusive{color:#7e57c2;font-weight:600}.v-error{color:#424242}
+.badge{font-size:.8em;border:1px solid currentColor;border-radius:.8em;padding:.05em .6em;margin-left:.4em;vertical-align:middle}
+code{background:#f6f6f6;padding:0 .2em}img{max-width:100%;height:auto;border:1px solid #eee}
+nav{margin:.5em 0 1em}nav a{margin-right:1em}
+figure{margin:0}figcaption{color:#555;font-size:.85em;margin:.3em 0 1em}
+.overview img{display:block;border:0}
+.card{border:1px solid #ddd;border-radius:6px;padding:.6em 1em;margin:1.2em 0;box-shadow:0 1px 2px #0001}
+.card h3{margin:.2em 0 .4em}.card-top{display:grid;grid-template-columns:minmax(0,480px) minmax(0,1fr);gap:1.2em;align-items:start}
+.card-top.nofig{grid-template-columns:minmax(0,1fr)}.deciding{font-size:1.05em}
+.card details img{max-width:360px;margin:.3em}
+blockquote{margin:.4em 0 .6em;padding:.2em .8em;border-left:3px solid #ccc}blockquote.fix{border-color:#1e8a3c;background:#f4faf5}
+.erratum{border-left:4px solid #c62828;padding:.1em 1em;margin:1em 0}.erratum h3{margin:.3em 0}
 .src{color:#555}.mark{font-family:monospace;font-weight:bold}
+@media (max-width:800px){.card-top{grid-template-columns:minmax(0,1fr)}}
 """
 
 
@@ -197,17 +732,16 @@ def _vclass(v: str | None) -> str:
     return "v-" + re.sub(r"[^a-z]+", "-", (v or "none").lower()).strip("-")
 
 
+def _link(cid: str) -> str:
+    return f'<a href="#{_e(cid)}">{_e(cid)}</a>'
+
+
 def _env_table(recs: list[dict]) -> str:
     keys = ["machine", "commit", "device", "gpus", "cpu", "cpu_count", "python", "tensorflow", "keras", "numpy", "platform"]
     head = "".join(f"<th>{_e(r['suite'])}</th>" for r in recs)
     body = "".join("<tr><th>" + _e(k) + "</th>" + "".join(f"<td>{_e(r['env'].get(k, ''))}</td>" for r in recs) + "</tr>"
                    for k in keys)
     return f"<table><tr><th></th>{head}</tr>{body}</table>"
-
-
-def _image(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode()
-    return f'<img alt="{_e(path.name)}" src="data:image/png;base64,{data}">'
 
 
 def _reproduce(e: dict, rec: dict) -> str:
@@ -224,75 +758,143 @@ def _reproduce(e: dict, rec: dict) -> str:
             + "; ".join(parts) + f"; {_e(_seconds(e.get('seconds')))})</p>")
 
 
-def _claim_detail(r: dict, results_dir: Path) -> str:
-    e, rec = r["entry"], r["record"]
+def _plot_name(artifact: str) -> str:
+    return re.sub(r"^seed\d+-", "", Path(artifact).name)
+
+
+def _metric_table(e: dict) -> str:
     specs = e.get("metric_specs") or {}
-    parts = [f"<div class=\"claim\" id=\"{_e(r['id'])}\"><h3>{_e(r['id'])} "
-             f"<span class=\"{_vclass(e['verdict'])}\">{_e(e['verdict'])}</span></h3>"
-             f"<p>{_e(e['claim'])}</p><p class=\"src\" lang=\"zh\">“{_e(e['source'])}”</p>"]
-    if not e.get("checkable", True):
-        parts.append(f"<p><em>Not checkable here:</em> {_e(e.get('reason', ''))}</p>")
-    if e.get("deciding"):
-        parts.append(f"<p><strong>Deciding part:</strong> {_e(e['deciding'])}</p>")
-    why = f": {_e(e['seeds_why'])}" if e.get("seeds_why") else ""
-    level = f"; each part decided with a {e['level']:.1%} interval" if isinstance(e.get("level"), float) else ""
-    parts.append(f"<p><strong>Seeds:</strong> {_e(e.get('n_seeds', 0))}{why}{_e(level)}</p>")
-    for u in e.get("unconverged") or []:
-        parts.append(f"<p><em>Not converged:</em> {_e(u)}</p>")
-    if e.get("error"):
-        parts.append(f"<pre>{_e(e['error'])}</pre>")
     with_lit = any(s.get("literature") for s in specs.values())
-    if e.get("metrics"):
-        parts.append("<table><tr><th>metric</th><th>claimed (chapter)</th><th>judged against</th>"
-                     + ("<th>literature</th>" if with_lit else "")
-                     + "<th>measured</th><th>per seed</th><th>outcome</th><th>detail</th></tr>")
-        for name, m in (e.get("metrics") or {}).items():
-            spec = specs.get(name, {})
-            vals = m.get("values") or []
-            per_seed = ", ".join(record.fmt(v) for v in vals) if len(vals) > 1 else ""
-            line = _e(record.rule_text(spec)) if spec else ""
-            if spec.get("criterion"):
-                line += f"<br><span class=\"src\">why this line: {_e(spec['criterion'])}</span>"
-            lit = f"<td>{_e(literature_text(spec, setup=True).removeprefix('literature: '))}</td>" if with_lit else ""
-            parts.append(f"<tr><td>{_e(name)}</td><td>{_e(record.fmt(spec.get('claimed')))}</td><td>{line}</td>{lit}"
-                         f"<td>{_e(record.measured_text(m))}</td><td>{_e(per_seed)}</td><td>{_e(m.get('status', ''))}</td>"
-                         f"<td>{_e(m.get('detail', ''))}</td></tr>")
-        parts.append("</table>")
-    for n in e.get("notes") or []:
-        parts.append(f"<p class=\"src\">{_e(n)}</p>")
-    machine_dir = results_dir / rec["machine"]
-    for a in e.get("artifacts") or []:
-        if a.endswith(".png") and (machine_dir / a).exists():
-            parts.append(_image(machine_dir / a))
-    parts.append(_reproduce(e, rec) + "</div>")
+    parts = ["<table><tr><th>metric</th><th>claimed (chapter)</th><th>judged against</th>"
+             + ("<th>literature</th>" if with_lit else "")
+             + "<th>measured</th><th>per seed</th><th>outcome</th><th>detail</th></tr>"]
+    for name, m in (e.get("metrics") or {}).items():
+        spec = specs.get(name, {})
+        vals = m.get("values") or []
+        per_seed = ", ".join(record.fmt(v) for v in vals) if len(vals) > 1 else ""
+        line = _e(record.rule_text(spec)) if spec else ""
+        if spec.get("criterion"):
+            line += f"<br><span class=\"src\">why this line: {_e(spec['criterion'])}</span>"
+        lit = f"<td>{_e(literature_text(spec, setup=True).removeprefix('literature: '))}</td>" if with_lit else ""
+        parts.append(f"<tr><td>{_e(name)}</td><td>{_e(record.fmt(spec.get('claimed')))}</td><td>{line}</td>{lit}"
+                     f"<td>{_e(record.measured_text(m))}</td><td>{_e(per_seed)}</td><td>{_e(m.get('status', ''))}</td>"
+                     f"<td>{_e(m.get('detail', ''))}</td></tr>")
+    parts.append("</table>")
     return "".join(parts)
 
 
-def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 7 claims") -> str:
-    rows = claim_rows(recs)
-    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{_e(title)}</title>",
-             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"]
-    if not rows:
-        parts.append("<p>No full-profile record yet: run <code>repro run --profile full</code>.</p></body></html>\n")
-        return "".join(parts)
-    parts.append(f"<p><strong>{_e(counts_line(rows))}</strong></p>"
-                 "<p>Claimed: only the chapter's words or numbers. Judged against: the line each judged part is "
-                 "held to; a line this suite chose reads <em>criterion (ours)</em>, with its reason in the claim's "
-                 "detail. Measured: mean ± std over seeds, 95% CI, n seeds; → the part's outcome.</p>")
+def _card(r: dict, results_dir: Path, images: _Images) -> str:
+    """One claim: its key figure first (the first plot of its runs), the deciding part of its verdict,
+    the chapter's sentence, the literature's number, then its table, notes, other plots and how to rerun."""
+    e, rec = r["entry"], r["record"]
+    specs = e.get("metric_specs") or {}
+    machine_dir = results_dir / rec["machine"]
+    pngs = [a for a in e.get("artifacts") or [] if a.endswith(".png") and (machine_dir / a).is_file()]
+    key = pngs[0] if pngs else None
+    head = (f'<article class="card" id="{_e(r["id"])}"><h3>{_e(r["id"])} '
+            f'<span class="badge {_vclass(e["verdict"])}">{_e(e["verdict"])}</span> '
+            f'<span class="src" lang="zh">{_e(r["chapter"])} {_e(e.get("section", ""))}</span></h3>')
+    fig = ""
+    if key:
+        fig = (f"<figure>{images.tag(machine_dir / key, _plot_name(key))}"
+               f"<figcaption>{_e(_plot_name(key))} (seed {_e(_seed_of(key))}; the first plot of its runs)"
+               "</figcaption></figure>")
+        images.shown.setdefault(key, r["id"])
+    text = []
+    if e.get("deciding"):
+        text.append(f'<p class="deciding"><strong>Deciding part:</strong> {_e(e["deciding"])}</p>')
+    if e.get("source"):
+        text.append(f'<p><strong>The chapter:</strong></p><blockquote lang="zh">“{_e(e["source"])}”</blockquote>')
+    text.append(f"<p><strong>In a few words:</strong> {_e(e['claim'])}</p>")
+    lits = [f"{_e(n)}: {_e(literature_text(s, setup=True).removeprefix('literature: '))}"
+            for n, s in specs.items() if s.get("literature")]
+    if lits:
+        text.append(f"<p><strong>Literature:</strong> {'; '.join(lits)}</p>")
+    if not e.get("checkable", True):
+        text.append(f"<p><em>Not checkable here:</em> {_e(e.get('reason', ''))}</p>")
+    why = f": {_e(e['seeds_why'])}" if e.get("seeds_why") else ""
+    level = f"; each part decided with a {e['level']:.1%} interval" if isinstance(e.get("level"), float) else ""
+    text.append(f"<p><strong>Seeds:</strong> {_e(e.get('n_seeds', 0))}{why}{_e(level)}</p>")
+    for u in e.get("unconverged") or []:
+        text.append(f"<p><em>Not converged:</em> {_e(u)}</p>")
+    parts = [head, f'<div class="card-top{"" if fig else " nofig"}">{fig}<div>{"".join(text)}</div></div>']
+    if e.get("error"):
+        parts.append(f"<pre>{_e(e['error'])}</pre>")
+    if e.get("metrics"):
+        parts.append(_metric_table(e))
+    for n in e.get("notes") or []:
+        parts.append(f"<p class=\"src\">{_e(n)}</p>")
+    more, seen = [], {_plot_name(key)} if key else set()
+    for a in pngs:
+        name = _plot_name(a)
+        if name in seen:
+            continue
+        seen.add(name)
+        if a in images.shown:
+            more.append(f"<p>{_e(name)}: shown with {_link(images.shown[a])}</p>")
+        else:
+            images.shown[a] = r["id"]
+            more.append(f"<figure>{images.tag(machine_dir / a, name)}<figcaption>{_e(name)} "
+                        f"(seed {_e(_seed_of(a))})</figcaption></figure>")
+    if len(pngs) > 1:
+        folders = ", ".join(f"<code>results/{_e(rec['machine'])}/{_e(f)}/</code>"
+                            for f in dict.fromkeys(Path(a).parent.as_posix() for a in pngs))
+        note = f"<p class=\"src\">One seed of each plot is shown; every seed's are in {folders}.</p>"
+        parts.append(f"<details><summary>More plots ({len(more)})</summary>{''.join(more)}{note}</details>"
+                     if more else note)
+    parts.append(_reproduce(e, rec) + "</article>")
+    return "".join(parts)
+
+
+def _seed_of(artifact: str) -> str:
+    m = re.match(r"seed(\d+)-", Path(artifact).name)
+    return m.group(1) if m else "?"
+
+
+def _summary_tables(rows: list[dict], titles: dict[str, str]) -> str:
+    parts = ['<section id="table"><h2>All claims in one table</h2>'
+             "<p>Claimed: only the chapter's words or numbers. Judged against: the line each judged part is "
+             "held to; a line this suite chose reads <em>criterion (ours)</em>, with its reason in the claim's "
+             "card. Measured: mean ± std over seeds, 95% CI, n seeds; → the part's outcome.</p>"]
     for chapter in dict.fromkeys(r["chapter"] for r in rows):
-        parts.append(f"<h2>{_e(chapter)}</h2><table><tr><th>claim</th><th>section</th><th>in a few words</th>"
-                     "<th>claimed (chapter)</th><th>judged against</th><th>measured → outcome</th><th>seeds</th>"
-                     "<th>verdict</th><th>deciding part</th><th>time</th></tr>")
+        parts.append(f"<h3 lang=\"zh\">{_e(titles.get(chapter, chapter))}</h3>"
+                     "<table><tr><th>claim</th><th>section</th><th>in a few words</th><th>claimed (chapter)</th><th>judged against</th><th>measured → outcome</th>"
+                     "<th>seeds</th><th>verdict</th><th>deciding part</th><th>time</th></tr>")
         for r in (r for r in rows if r["chapter"] == chapter):
-            parts.append(f"<tr><td><a href=\"#{_e(r['id'])}\">{_e(r['id'])}</a></td><td>{_e(r['section'])}</td>"
+            parts.append(f"<tr><td>{_link(r['id'])}</td><td lang=\"zh\">{_e(r['section'])}</td>"
                          f"<td>{_e(r['claim'])}</td><td>{_e(r['claimed'])}</td><td>{_e(r['judged'])}</td>"
                          f"<td>{_e(r['measured'])}</td><td title=\"{_e(r['seeds_why'])}\">{_e(r['seeds'])}</td>"
                          f"<td class=\"{_vclass(r['verdict'])}\">{_e(r['verdict'])}</td><td>{_e(r['deciding'])}</td>"
                          f"<td>{_e(_seconds(r['seconds'])).replace(' ', '&nbsp;')}</td></tr>")
         parts.append("</table>")
-    parts.append("<h2>Claims in detail</h2>")
-    parts.extend(_claim_detail(r, results_dir) for r in rows)
-    parts.append("<h2>Environment</h2>" + _env_table(recs))
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 7 claims") -> str:
+    """The report page: the overview figure, the errata, a card per claim, the table, the environment."""
+    rows = claim_rows(recs)
+    parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+             f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>",
+             f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"]
+    if not rows:
+        parts.append("<p>No full-profile record yet: run <code>repro run --profile full</code>.</p></body></html>\n")
+        return "".join(parts)
+    titles = chapter_titles(recs)
+    n_errata = len(errata_items(rows))
+    parts.append(f"<p><strong>{_e(counts_line(rows))}</strong></p>"
+                 '<nav><a href="#overview">What held</a><a href="#errata">Errata (' + str(n_errata) + ")</a>"
+                 '<a href="#claims">Claims</a><a href="#table">Table</a><a href="#environment">Environment</a></nav>')
+    parts.append(_overview_html(rows, recs))
+    parts.append(_errata_html(rows))
+    parts.append('<section id="claims"><h2>Claims</h2>')
+    images = _Images()
+    for chapter in dict.fromkeys(r["chapter"] for r in rows):
+        parts.append(f"<h3 lang=\"zh\">{_e(titles.get(chapter, chapter))}</h3>")
+        parts.extend(_card(r, results_dir, images) for r in rows if r["chapter"] == chapter)
+    parts.append("</section>")
+    parts.append(_summary_tables(rows, titles))
+    parts.append('<section id="environment"><h2>Environment</h2>' + _env_table(recs) + "</section>")
     parts.append("<p>Generated by <code>repro report</code> from " +
                  "; ".join(sources_text(r, html_=True) for r in recs) + ".</p>"
                  + (f"<p>{_e(not_rejudged_text(recs))}</p>" if not_rejudged_text(recs) else "")

@@ -30,7 +30,7 @@ _SUITE_KEYS = {"suite", "version", "title", "section", "profiles", "runs", "clai
 _PROFILE_KEYS = {"seeds", "max_seeds", "cost"}
 _RUN_KEYS = {"id", "experiment", "version", "params", "profiles", "seeds", "max_seeds", "deterministic", "uses"}
 _CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "version", "runs", "metrics",
-               "checkable", "reason", "about_budget"}
+               "checkable", "reason", "about_budget", "erratum"}
 _MOVED_TO_RUNS = {"experiment", "params", "profiles", "seeds"}
 _METRIC_KEYS = {"claimed", "rule", "criterion", "better", "tolerance", "unit", "precondition", "literature"}
 
@@ -113,6 +113,7 @@ class Claim:
     reason: str = ""
     chapter: str = ""
     about_budget: bool = False
+    erratum: str = ""        # a corrected sentence (or formula) for lecturers, where the generic one won't do
 
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
@@ -309,10 +310,12 @@ def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim
              "a claim that is not checkable must say why", cid, "reason")
     about_budget = raw.get("about_budget", False)
     _require(isinstance(about_budget, bool), path, "must be true or false", cid, "about_budget")
+    erratum = raw.get("erratum", "")
+    _require(isinstance(erratum, str), path, "must be a sentence", cid, "erratum")
     return Claim(id=cid, suite=suite, section=raw["section"], kind=raw["kind"], source=raw["source"],
                  claim=raw["claim"], version=raw["version"], runs=tuple(runs), metrics=parsed,
                  checkable=checkable, reason=reason or "", chapter=str(raw.get("chapter", "")),
-                 about_budget=about_budget)
+                 about_budget=about_budget, erratum=erratum.strip())
 
 
 def check_experiments(suite: Suite) -> None:

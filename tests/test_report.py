@@ -1,9 +1,9 @@
 """The generated report: Markdown tables, a self-contained HTML page that a browser renders, and the
 regression gate `repro check`."""
 import json
+import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -50,7 +50,10 @@ def test_html_is_valid_self_contained_and_embeds_plots(workspace, full_record):
     report.write(workspace / "results", None)
     page = (workspace / "results" / "report.html").read_text()
     report.validate_html(page)
-    assert page.count("data:image/png;base64,") == 3            # one plot per seed of TOY-SCORE
+    # the overview figure and TOY-SCORE's key figure; its other seeds' copies of the same plot stay on disk
+    assert page.count("data:image/png;base64,") == 2
+    assert 'class="forest"' in page and "curve.png (seed 0; the first plot of its runs)" in page
+    assert "every seed's are in <code>results/testbox/toy-full-abc1234567/score/</code>" in page
     assert "repro run TOY-SCORE --profile full" in page and "--seeds" not in page
     assert "分数至少0.5" in page and "abc1234567" in page
     assert "fake run score" in page                               # the claim's notes
@@ -119,6 +122,203 @@ def test_a_rejudged_record_says_so_in_its_sources(workspace, full_record):
     assert "re-judged under suite format 2" in page and "TOY-NEW" in page
 
 
+RULES_SUITE = """\
+suite: rules
+version: 2
+title: every kind of rule
+section: "9.1 规则; 9.2 形状"
+profiles:
+  smoke: {seeds: 1}
+  quick: {seeds: 2}
+  full: {seeds: 3}
+runs:
+  - id: m
+    experiment: fake_measure
+    version: 1
+    params: {base: 0.5, tag: score}
+  - id: shape
+    experiment: fake_measure
+    version: 1
+    params: {tag: shape}
+claims:
+  - id: RULE-LEAST
+    section: 至少
+    kind: E
+    source: "分数至少0.45"
+    claim: the score is at least 0.45
+    version: 1
+    runs: [m]
+    metrics:
+      score: {claimed: 0.45, rule: {at_least: 0.45}}
+  - id: RULE-MOST
+    section: 至多
+    kind: E
+    source: "分数至多0.3"
+    claim: the score is at most 0.3
+    version: 1
+    runs: [m]
+    metrics:
+      score: {claimed: 0.3, rule: {at_most: 0.3}}
+  - id: RULE-NEAR
+    section: 约
+    kind: E
+    source: "分数约为0.9"
+    claim: the score is about 0.9
+    version: 1
+    runs: [m]
+    metrics:
+      score:
+        claimed: 0.9
+        criterion: {rule: {approx: 0.9, tol: 0.05}, reason: "±0.05: the chapter's one digit"}
+  - id: RULE-BAND
+    section: 区间
+    kind: E
+    source: "分数很高"
+    claim: the score is high
+    version: 1
+    runs: [m]
+    metrics:
+      score:
+        claimed: high
+        criterion: {rule: {between: [0.7, 0.9]}, reason: "what 'high' means here"}
+      baseline:
+        criterion: {rule: {approx: 0.41, tol: 0.1}, reason: "around the baseline's usual level"}
+  - id: RULE-PAIRED
+    section: 比较
+    kind: E
+    source: "分数高于基线，基线也高于分数"
+    claim: the score beats the baseline and the baseline beats the score
+    version: 1
+    runs: [m]
+    metrics:
+      score: {rule: {paired: {than: baseline, better: higher}}}
+      baseline: {rule: {paired: {than: score, better: higher}}}
+  - id: RULE-SHAPE
+    chapter: "9.2"
+    section: 形状
+    kind: A
+    source: "输出28×28×7"
+    claim: the output is [28, 28, 7]
+    version: 1
+    runs: [shape]
+    metrics:
+      shape: {claimed: [28, 28, 7], rule: {equal: [28, 28, 7]}}
+"""
+
+
+@pytest.fixture
+def rules_record(workspace):
+    s = suites.load(write_suite(workspace, RULES_SUITE, name="rules"))
+    return runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV), results_dir=workspace / "results")
+
+
+def _rows(workspace):
+    return report.claim_rows(report.latest_records(workspace / "results"))
+
+
+def test_overview_puts_every_judged_part_on_the_claims_side_of_0_exactly_when_it_passes(workspace, rules_record):
+    items = report.overview_items(_rows(workspace), {"9.1": "9.1 规则"})
+    assert items[0] == {"head": "9.1 规则"} and {"head": "9.2"} in items
+    parts = {(p["claim"], p["metric"]): p for p in items if "head" not in p}
+    assert set(parts) == {("RULE-LEAST", "score"), ("RULE-MOST", "score"), ("RULE-NEAR", "score"),
+                          ("RULE-BAND", "score"), ("RULE-BAND", "baseline"), ("RULE-PAIRED", "score"),
+                          ("RULE-PAIRED", "baseline"), ("RULE-SHAPE", "shape")}
+    for key, p in parts.items():
+        assert p["status"] in ("pass", "fail"), key
+        if p["di"]:                      # the deciding interval, scaled: wholly right of 0 <=> pass
+            assert (p["di"][0] >= 0) == (p["status"] == "pass") and (p["di"][1] < 0) == (p["status"] == "fail"), key
+            assert p["ci"][0] <= p["x"] <= p["ci"][1] and p["di"][0] <= p["ci"][0], key
+        else:
+            assert p["exact"], key
+        assert (p["x"] is not None and p["x"] >= 0) == (p["status"] == "pass"), key
+    score = [0.50, 0.51, 0.52]           # the fake experiment: base + 0.01 * seed
+    mean = sum(score) / 3
+    assert parts["RULE-MOST", "score"]["x"] == pytest.approx((0.3 - mean) / 0.3)       # in units of the line
+    assert parts["RULE-LEAST", "score"]["x"] == pytest.approx((mean - 0.45) / 0.45)
+    assert parts["RULE-NEAR", "score"]["x"] == pytest.approx((0.05 - abs(mean - 0.9)) / 0.9)
+    baseline = sum(0.4 + 0.005 * s for s in range(3)) / 3
+    # a paired part: the advantage in units of the other arm's mean
+    assert parts["RULE-PAIRED", "score"]["x"] == pytest.approx((mean - baseline) / baseline)
+    assert parts["RULE-PAIRED", "baseline"]["x"] == pytest.approx((baseline - mean) / mean)
+    shape = parts["RULE-SHAPE", "shape"]
+    assert shape["exact"] and shape["x"] is None and shape["offscale"] == -1 and shape["value"] == "≠"
+    assert report.overview_png(items)[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_errata_say_what_was_measured_with_a_sentence_generated_from_the_record(workspace, rules_record):
+    errata = {e["id"]: e for e in report.errata_items(_rows(workspace))}
+    assert set(errata) == {"RULE-MOST", "RULE-NEAR", "RULE-BAND", "RULE-PAIRED", "RULE-SHAPE"}
+    # a stated value is replaced by the measured one, written the same way
+    assert errata["RULE-SHAPE"]["sentence"] == "the output is [28, 28, 6]."
+    assert errata["RULE-NEAR"]["sentence"] == "the score is about 0.51 (95% CI 0.4852 to 0.5348)."
+    assert errata["RULE-NEAR"]["how"] == "generated: the claim with the measured values"
+    # a bound is not a stated value ("at most 0.51" would be no correction): the part is said in words
+    assert errata["RULE-MOST"]["sentence"] == ("Not as the chapter has it: in our measurements, score was 0.51 "
+                                              "(95% CI 0.4852 to 0.5348, 3 seeds), above 0.3.")
+    assert errata["RULE-BAND"]["sentence"].endswith("outside [0.7, 0.9] (the chapter: “high”).")
+    assert "baseline" not in errata["RULE-BAND"]["sentence"]          # it passes
+    assert errata["RULE-PAIRED"]["sentence"] == ("Only in part: in our measurements, baseline was not higher than "
+                                                "score but lower, by 0.105 (95% CI 0.09258 to 0.1174, 3 seeds).")
+    assert [n for n, _, _ in errata["RULE-PAIRED"]["failing"]] == ["baseline"]
+
+
+def test_a_suites_own_erratum_replaces_the_generated_sentence(workspace, rules_record):
+    rec = json.loads(rules_record.read_text())
+    rec["claims"]["RULE-SHAPE"]["erratum"] = "The output is 28×28×6: six kernels, not seven."
+    rules_record.write_text(json.dumps(rec))
+    errata = {e["id"]: e for e in report.errata_items(_rows(workspace))}
+    assert errata["RULE-SHAPE"]["sentence"] == "The output is 28×28×6: six kernels, not seven."
+    assert errata["RULE-SHAPE"]["how"] == "the suite's correction"
+    page = report.html_page(report.latest_records(workspace / "results"), workspace / "results")
+    report.validate_html(page)
+    assert "six kernels, not seven." in page
+
+
+def test_page_has_the_overview_the_errata_and_a_card_per_claim(workspace, full_record, rules_record):
+    recs = report.latest_records(workspace / "results")
+    page = report.html_page(recs, workspace / "results")
+    report.validate_html(page)
+    order = [page.index(f'id="{x}"') for x in ("overview", "errata", "claims", "table", "environment")]
+    assert order == sorted(order)
+    assert page.count('<article class="card"') == 9 and page.count('class="erratum"') == 5
+    card = page[page.index('<article class="card" id="RULE-LEAST"'):]
+    card = card[:card.index("</article>")]
+    # key figure first, then the deciding part, the chapter's sentence, the metric table
+    assert card.index("<img") < card.index("Deciding part:") < card.index("分数至少0.45") < card.index("<table>")
+    errata = page[page.index('id="errata"'):page.index('id="claims"')]
+    assert "<strong>The chapter says:</strong> <span lang=\"zh\">“输出28×28×7”</span>" in errata
+    assert "<code>shape</code>: [28, 28, 6], against = [28, 28, 7]" in errata
+    assert "A lecturer could say:" in errata and "the output is [28, 28, 6]." in errata
+    assert "Not in the figure" not in page                            # every claim has a judged part
+
+
+def test_plots_are_embedded_at_screen_resolution(tmp_path):
+    from repro import plots
+    fig, ax = plots.figure(16, 8)                                      # 1760 px wide at the helper's 110 dpi
+    for k in range(8):
+        ax.plot(range(100), [((i * (k + 3)) % 17) / 17 for i in range(100)])
+    big = plots.png(fig)
+    small, w, h = report.screen_png(big)
+    assert w == report.SCREEN_WIDTH and h == round(880 * w / 1760) and len(small) < len(big) / 2
+    from PIL import Image
+    import io
+    assert Image.open(io.BytesIO(small)).size == (w, h)
+    assert report.screen_png(b"not a png") == (b"not a png", 0, 0)
+
+
+def test_chinese_text_in_the_overview_figure_has_its_glyphs():
+    from repro import fonts
+    if fonts.use_cjk() is None:
+        pytest.skip("no CJK font installed (Debian: apt-get install fonts-noto-cjk)")
+    import warnings
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        report.overview_png([{"head": "7.2 卷积神经网络"},
+                             {"claim": "X", "metric": "m", "verdict": "reproduced", "status": "pass", "exact": True,
+                              "x": 0.5, "ci": None, "di": None, "offscale": 0, "value": ""}])
+    assert not [w for w in caught if "missing from" in str(w.message)], [str(w.message) for w in caught]
+
+
 @pytest.mark.parametrize("bad,problem", [
     ("<html><body></body></html>", "DOCTYPE"),
     ("<!DOCTYPE html><html><body><table><tr><td>x</tr></table></body></html>", "closes"),
@@ -134,7 +334,7 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="Debian chromium is not installed here")
-def test_html_renders_in_headless_chromium(workspace, full_record, tmp_path):
+def test_html_renders_in_headless_chromium(workspace, full_record, rules_record, tmp_path):
     report.write(workspace / "results", None)
     page = workspace / "results" / "report.html"
     flags = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -142,11 +342,20 @@ def test_html_renders_in_headless_chromium(workspace, full_record, tmp_path):
              f"--user-data-dir={tmp_path / 'profile'}"]
     dom = subprocess.run([CHROMIUM, *flags, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
-    assert "TOY-PAIRED" in dom.stdout and "reproduced" in dom.stdout
+    text = dom.stdout
+    assert "TOY-PAIRED" in text and "reproduced" in text
+    # the browser's own DOM: the overview figure, the cards and the errata came through the parser
+    assert re.search(r'<section id="overview">.*?<img class="forest"[^>]*src="data:image/png;base64,', text, re.S)
+    assert text.count('<article class="card"') == 9
+    assert re.search(r'<div class="erratum" id="erratum-RULE-SHAPE">.*?the output is \[28, 28, 6\]\.', text, re.S)
     shot = tmp_path / "shot.png"
-    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,1600", page.as_uri()],
+    subprocess.run([CHROMIUM, *flags, f"--screenshot={shot}", "--window-size=1200,2400", page.as_uri()],
                    capture_output=True, timeout=120)
-    assert shot.exists() and shot.stat().st_size > 10_000
+    assert shot.exists() and shot.stat().st_size > 30_000
+    from PIL import Image
+    with Image.open(shot) as im:                  # the figure's colours are on screen, not a blank page
+        colours = im.convert("RGB").getcolors(maxcolors=1 << 16) or []
+    assert len(colours) > 200
 
 
 def test_report_compare_writes_a_side_by_side_page(workspace, full_record):
