@@ -208,3 +208,18 @@ def test_conv3d_vs_conv2d():
     assert m["conv2d_frames_unit_sees_frames"] == list(range(8))
     assert m["conv3d_first_unit_sees_frames"] == [0, 1, 2]
     assert m["conv3d_params"] == 3 * 3 * 3 * 3 * 4 + 4 and m["conv2d_frames_params"] == 3 * 3 * 24 * 4 + 4
+
+
+# ---- CONV1D-EQUIV -----------------------------------------------------------------------------
+
+def test_conv1d_equals_conv2d_and_conv3d_along_one_axis():
+    m = ca.conv1d_as_conv2d_conv3d(seed=0, length=16).metrics
+    assert m["agrees_as_written"] and m["max_abs_diff_as_written"] < 1e-5
+    assert m["output_lengths_equal"] and m["params_equal"]
+    assert [s[0] for s in m["output_shapes"]] == [[12, 4], [8, 4], [8, 4]]   # valid; stride 2 same; dilation 2
+    assert m["param_counts"][0] == [5 * 3 * 4 + 4] * 3
+
+
+def test_conv1d_equivalence_catches_a_flipped_kernel():
+    m = ca.conv1d_as_conv2d_conv3d(seed=0, length=16, plant="flip_kernel").metrics
+    assert not m["agrees_as_written"] and m["max_abs_diff_as_written"] > 1e-2

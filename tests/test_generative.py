@@ -218,7 +218,8 @@ def test_gan_mixtures_reports_what_the_three_claims_judge():
 def test_suite_file_loads_and_names_existing_metrics():
     s = suite.load(Path(__file__).resolve().parents[1] / "suites" / "generative.yaml")
     assert [c.id for c in s.claims] == ["AE-RECON", "AE-ANOMALY", "AE-NOTGEN", "VAE-LOSS", "GAN-DSTAR",
-                                        "GAN-COLLAPSE", "GAN-LSGAN", "GAN-WGAN", "GAN-CGAN", "GAN-DCGAN"]
+                                        "GAN-COLLAPSE", "GAN-LSGAN", "GAN-WGAN", "GAN-CGAN", "GAN-DCGAN",
+                                        "GAN-VALUE"]
     mixtures = [c for c in s.claims if any(s.run(r).experiment == "gan_mixtures" for r in c.runs)]
     assert [c.id for c in mixtures] == ["GAN-COLLAPSE", "GAN-LSGAN", "GAN-WGAN"]
     assert {c.runs for c in mixtures} == {("mixtures",)}     # one shared run, executed once per seed
@@ -238,3 +239,29 @@ def test_ae_anomaly_end_to_end_flags_a_planted_ecg_anomaly(tiny_mnist, monkeypat
     assert r.metrics["ecg_auc"] > 0.9 and r.metrics["ecg_test_anomalous"] == 100
     assert len(r.metrics["mnist_auc_by_digit"]) == 2
     assert r.artifacts["mnist_auc_by_digit.csv"].decode().splitlines()[0].startswith("normal_digit,roc_auc")
+
+
+# ------------------------------------------------------------------------------ GAN-VALUE
+
+def test_gan_value_is_minus_log4_plus_twice_jsd_with_its_minimum_at_p_data():
+    m = gans.gan_value_function(seed=0, step=0.005, mc_samples=2000).metrics
+    assert m["c_vs_jsd_max_abs_diff"] < 1e-6
+    assert abs(m["c_at_p_data"] + np.log(4.0)) < 1e-6
+    assert m["argmax_d_at_p_data_max_abs_minus_half"] < 0.01
+    assert m["minimum_at_p_data"] and m["argmin_shift"] == 0.0 and m["argmin_separation"] == 2.0
+    assert m["c_shift_3"] > m["c_shift_1"] > m["c_identical"]          # C grows with the distance
+    assert m["mc_max_abs_z"] < 5
+
+
+def test_gan_value_known_jsd_of_disjoint_densities():
+    """Densities that do not overlap: JSD = log 2, so C(G) = −log 4 + 2 log 2 = 0."""
+    x = np.linspace(-40.0, 40.0, 80001)
+    c = gans.gan_value_as_written([(1.0, -15.0, 1.0)], [(1.0, 15.0, 1.0)], x, x[1] - x[0])
+    assert abs(c) < 1e-9
+
+
+@pytest.mark.parametrize("plant", ["log_d_both", "inverted_dstar"])
+def test_gan_value_catches_a_planted_formula_error(plant):
+    m = gans.gan_value_function(seed=0, step=0.005, mc_samples=500, plant=plant).metrics
+    assert not m["c_vs_jsd_max_abs_diff"] < 1e-3
+    assert not m["minimum_at_p_data"]

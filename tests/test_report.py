@@ -398,3 +398,31 @@ def test_check_passes_on_an_unchanged_tree_and_catches_a_planted_regression(work
 def test_check_without_baseline_says_how_to_make_one(workspace):
     res = _check(workspace)
     assert res.exit_code == 2 and "no baseline for suite 'toy'" in res.output
+
+
+def test_a_claim_missing_from_the_complete_record_comes_from_a_newer_partial_one(workspace):
+    from tests.conftest import SUITE
+
+    results = workspace / "results"
+    s = suites.load(workspace / "suites" / "toy.yaml")
+    runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV), results_dir=results)
+    newer = SUITE.replace("  - id: TOY-PAIRED\n", """  - id: TOY-NEW
+    section: 新
+    kind: A
+    source: "新的"
+    claim: a claim added later
+    version: 1
+    runs: [shape]
+    metrics:
+      shape: {claimed: [28, 28, 6], rule: {equal: [28, 28, 6]}}
+  - id: TOY-PAIRED
+""")
+    s2 = suites.load(write_suite(workspace, newer))
+    runner.run_suite(s2, [s2.claim("TOY-NEW")], profile="full", env=dict(ENV, commit="def7654321"),
+                     results_dir=results)
+    recs = report.latest_records(results)
+    assert [r["commit"] for r in recs] == ["abc1234567", "def7654321"]
+    assert list(recs[1]["claims"]) == ["TOY-NEW"]                  # only what the complete record lacks
+    rows = {r["id"]: r for r in report.claim_rows(recs)}
+    assert rows["TOY-NEW"]["verdict"] == "reproduced" and "TOY-SCORE" in rows
+    assert "def7654321" in report.markdown(recs)

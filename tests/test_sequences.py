@@ -241,5 +241,53 @@ def test_sentence_cnn_reviews_end_to_end_on_made_up_sentences(monkeypatch):
 
 def test_the_suite_file_loads_and_names_only_known_parameters():
     s = suite.load(suite.SUITES_DIR / "sequences.yaml")
-    assert [c.id for c in s.claims] == ["RNN-BPTT", "LSTM-LONGDEP", "LSTM-STOCK", "CONV1D-TEXT"]
+    assert [c.id for c in s.claims] == ["RNN-BPTT", "LSTM-LONGDEP", "LSTM-STOCK", "CONV1D-TEXT", "RNN-EQ", "LSTM-EQ"]
     assert s.seeds["full"] >= 5
+
+
+# ------------------------------------------------------------------------- RNN-EQ, LSTM-EQ
+
+def test_rnn_equations_agree_with_simplernn_as_configured_and_name_the_bias():
+    m = recurrent.rnn_equations(seed=0, batch=3, length=6, units=8).metrics
+    assert m["max_abs_diff_aligned"] < 1e-5                       # round-off only
+    assert m["max_abs_diff_default_zero_bias"] < 1e-5             # Keras' initial bias is zero
+    assert m["max_abs_diff_as_written"] > 1e-2 and not m["agrees_with_keras_defaults"]
+    assert m["deviation_omits_bias"] and m["deviation_sigma_unspecified"]
+
+
+def test_rnn_formula_by_hand_on_one_step():
+    w_hh, w_hx, w_s = np.eye(2), np.array([[1.0], [2.0]]), np.array([[1.0, 0.0], [0.0, 1.0]])
+    h, y = recurrent.rnn_as_written(np.array([[[0.5]]]), w_hh, w_hx, w_s, "tanh")
+    assert np.allclose(h[0, 0], np.tanh([0.5, 1.0]))
+    assert np.allclose(y[0, 0], np.exp(h[0, 0]) / np.exp(h[0, 0]).sum())
+
+
+@pytest.mark.parametrize("plant", ["transpose_whh", "no_softmax"])
+def test_rnn_equations_catch_a_planted_formula_error(plant):
+    m = recurrent.rnn_equations(seed=0, batch=3, length=6, units=8, plant=plant).metrics
+    assert m["max_abs_diff_aligned"] > 1e-2
+
+
+def test_lstm_equations_agree_with_keras_lstm():
+    m = recurrent.lstm_equations(seed=0, batch=3, length=6, units=8).metrics
+    assert m["agrees_as_written"] and m["max_abs_diff_as_written"] < 1e-5
+    assert m["keras_gate_order"] == "ifco"
+    assert m["max_abs_diff_hard_sigmoid_gates"] > 1e-2           # the gate nonlinearity is resolved
+
+
+def test_lstm_keras_weights_split_the_concatenation():
+    rng = np.random.default_rng(1)
+    units, inputs = 3, 2
+    w = {g: rng.normal(size=(units, units + inputs)) for g in "fiCo"}
+    b = {g: rng.normal(size=units) for g in "fiCo"}
+    kw = recurrent.lstm_keras_weights(w, b)
+    assert kw["kernel"].shape == (inputs, 4 * units) and kw["recurrent_kernel"].shape == (units, 4 * units)
+    assert np.array_equal(kw["recurrent_kernel"][:, units:2 * units], w["f"][:, :units].T)   # block 1 = f
+    assert np.array_equal(kw["kernel"][:, 2 * units:3 * units], w["C"][:, units:].T)        # block 2 = c
+    assert np.array_equal(kw["bias"][:units], b["i"])
+
+
+@pytest.mark.parametrize("plant", ["gate_order_fico", "no_forget"])
+def test_lstm_equations_catch_a_wrong_gate_order_or_a_missing_term(plant):
+    m = recurrent.lstm_equations(seed=0, batch=3, length=6, units=8, plant=plant).metrics
+    assert m["max_abs_diff_as_written"] > 1e-2 and not m["agrees_as_written"]

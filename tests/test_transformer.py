@@ -219,3 +219,28 @@ def test_producer_saves_the_transformer_that_consumers_load(tiny_tatoeba, tmp_pa
         translation.load_transformer(tmp_path, 4, TINY)
     with pytest.raises(ValueError, match="d_model"):
         translation.load_transformer(tmp_path, 3, TINY | {"d_model": 32})
+
+
+# ------------------------------------------------------------------------------------ ATT-EQ
+
+def test_multihead_formula_agrees_with_keras_without_bias_and_names_the_bias():
+    m = attention.multihead_attention_formula(seed=0).metrics
+    assert m["max_abs_diff_aligned"] < 1e-5
+    assert m["max_abs_diff_with_biases"] < 1e-5 and m["max_abs_diff_default_zero_bias"] < 1e-5
+    assert m["max_abs_diff_as_written"] > 1e-2 and m["deviation_omits_bias"]
+    assert m["max_abs_diff_unscaled"] > 1e-2
+
+
+def test_multihead_as_written_by_hand_with_one_head():
+    """One head, identity projections, one key: the output is W^o v whatever the query."""
+    q, k, v = np.ones((1, 2, 2)), np.ones((1, 1, 2)), np.array([[[3.0, -1.0]]])
+    eye = [np.eye(2)]
+    w_o = np.array([[1.0, 2.0], [0.0, 1.0]])
+    out = attention.multihead_as_written(q, k, v, eye, eye, eye, w_o)
+    assert np.allclose(out, [[[1.0, -1.0], [1.0, -1.0]]])
+
+
+@pytest.mark.parametrize("plant", ["no_scale", "head_order"])
+def test_multihead_formula_catches_a_planted_error(plant):
+    m = attention.multihead_attention_formula(seed=0, plant=plant).metrics
+    assert m["max_abs_diff_aligned"] > 1e-2

@@ -852,3 +852,66 @@ def conv3d_vs_conv2d(*, seed: int, frames: int = 8, size: int = 32, channels: in
                f"(c) Conv3D with a {k}x{k}x{k} kernel: output keeps a time axis of {t - k + 1}, the first time "
                f"step depends on frames 0..{k - 1} only. Frames reached = frames with non-zero input gradient."),
     )
+
+
+# --------------------------------------------------------------------------------------------
+# CONV1D-EQUIV: 1-D convolution is 2-D and 3-D convolution with the kernel sliding along one axis
+
+
+@experiment("conv1d_as_conv2d_conv3d")
+def conv1d_as_conv2d_conv3d(*, seed: int, batch: int = 4, length: int = 32, channels: int = 3, filters: int = 4,
+                            kernel: int = 5, configs: list = [[1, "valid", 1], [2, "same", 1], [1, "valid", 2]],
+                            tolerance: float = 1e-5, plant: str = "") -> Result:
+    """CONV1D-EQUIV: the chapter says 1-D convolution is in essence the same as 2-D and 3-D convolution,
+    only the way the kernel slides differs. Checked on built layers at Keras' defaults (with a bias):
+    `Conv1D(filters, k)` on a (length, channels) sequence, `Conv2D(filters, (k, 1))` on the same
+    sequence laid out as a (length, 1, channels) image, and `Conv3D(filters, (k, 1, 1))` on it as a
+    (length, 1, 1, channels) volume, all three holding the same kernel (k, channels, filters reshaped)
+    and bias, for each [stride, padding, dilation] in `configs` (applied along the sliding axis).
+    Fixed random N(0, 1) inputs, kernel and bias from the seed. The outputs must be equal up to float32
+    round-off (`max_abs_diff_as_written`, over configs and both comparisons), the output lengths equal
+    and the parameter counts equal.
+    `plant` is for tests: "flip_kernel" gives the 2-D and 3-D layers the kernel reversed along the
+    sliding axis (true convolution against Keras' cross-correlation), which the comparison must catch.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, (batch, length, channels)).astype("float32")
+    w = rng.normal(0.0, 1.0 / np.sqrt(kernel * channels), (kernel, channels, filters)).astype("float32")
+    b = rng.normal(0.0, 0.5, filters).astype("float32")
+    w_other = w[::-1] if plant == "flip_kernel" else w
+    fresh(seed)
+    m: dict = {}
+    diffs2, diffs3, shapes, params = [], [], [], []
+    for stride, padding, dilation in configs:
+        c1 = layers.Conv1D(filters, kernel, strides=stride, padding=padding, dilation_rate=dilation)
+        c2 = layers.Conv2D(filters, (kernel, 1), strides=(stride, 1), padding=padding, dilation_rate=(dilation, 1))
+        c3 = layers.Conv3D(filters, (kernel, 1, 1), strides=(stride, 1, 1), padding=padding,
+                           dilation_rate=(dilation, 1, 1))
+        c1.build((None, length, channels))
+        c2.build((None, length, 1, channels))
+        c3.build((None, length, 1, 1, channels))
+        c1.set_weights([w, b])
+        c2.set_weights([w_other.reshape(kernel, 1, channels, filters), b])
+        c3.set_weights([w_other.reshape(kernel, 1, 1, channels, filters), b])
+        y1 = np.asarray(c1(x), dtype="float64")
+        y2 = np.asarray(c2(x[:, :, None, :]), dtype="float64")
+        y3 = np.asarray(c3(x[:, :, None, None, :]), dtype="float64")
+        shapes.append([list(y1.shape[1:]), list(y2.shape[1:]), list(y3.shape[1:])])
+        params.append([int(c1.count_params()), int(c2.count_params()), int(c3.count_params())])
+        same_len = y1.shape[1] == y2.shape[1] == y3.shape[1]
+        diffs2.append(float(np.max(np.abs(y1 - y2[:, :, 0]))) if same_len else float("inf"))
+        diffs3.append(float(np.max(np.abs(y1 - y3[:, :, 0, 0]))) if same_len else float("inf"))
+        key = f"s{stride}_{padding}_d{dilation}"
+        m[f"max_abs_diff_{key}"] = max(diffs2[-1], diffs3[-1])
+    m["max_abs_diff_conv2d"] = max(diffs2)
+    m["max_abs_diff_conv3d"] = max(diffs3)
+    m["max_abs_diff_as_written"] = max(diffs2 + diffs3)
+    m["agrees_as_written"] = m["max_abs_diff_as_written"] <= tolerance
+    m["output_lengths_equal"] = all(s[0][0] == s[1][0] == s[2][0] for s in shapes)
+    m["params_equal"] = all(p[0] == p[1] == p[2] for p in params)
+    m["output_shapes"] = shapes
+    m["param_counts"] = params
+    m["tolerance"] = tolerance
+    return Result(metrics=m, notes=f"batch {batch}, length {length}, {channels} channels, {filters} filters, "
+                                   f"kernel {kernel}; configs [stride, padding, dilation] = {configs}"
+                                   + (f"; planted: {plant}" if plant else ""))

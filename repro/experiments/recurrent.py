@@ -338,3 +338,218 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
                   convergence=converged,
                   notes=f"adding-problem inputs, T={length}, batch {batch}; LSTM state = [h, c]; "
                         f"trained {train_steps} steps at T={train_length}; scaled: W^hh × {recurrent_scale}")
+
+
+# ------------------------------------------------------------------------------ RNN-EQ, LSTM-EQ
+# The chapter's equations evaluated literally in float64 numpy, column-vector convention as written
+# (W x, one matrix per term), against Keras layers in float32 holding the same weights. Keras keeps
+# row vectors (x W), so a chapter matrix W is a Keras kernel transposed: a layout, not a deviation.
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + np.tanh(0.5 * z))        # = 1 / (1 + e^{−z}), without overflow
+
+
+SIGMAS = {"tanh": np.tanh, "sigmoid": _sigmoid}   # the readings of the chapter's σ that are checked
+
+
+def _softmax(z: np.ndarray) -> np.ndarray:
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def assign_weights(layer: keras.layers.Layer, values: dict[str, np.ndarray]) -> None:
+    """Give every variable of a built layer its value, by the end of its path ('kernel',
+    'recurrent_kernel', 'query/bias' ...); a variable left without a value is an error."""
+    for w in layer.weights:
+        keys = [k for k in values if w.path == k or w.path.endswith("/" + k)]
+        if len(keys) != 1:
+            raise KeyError(f"{w.path}: {len(keys)} values match")
+        w.assign(np.asarray(values[keys[0]], dtype="float32").reshape(w.shape))
+
+
+def rnn_as_written(x: np.ndarray, w_hh: np.ndarray, w_hx: np.ndarray, w_s: np.ndarray,
+                   sigma: str = "tanh") -> tuple[np.ndarray, np.ndarray]:
+    """h_t = σ(W^(hh) h_{t−1} + W^(hx) x_t), y_t = softmax(W^(s) h_t), h_0 = 0, symbol for symbol;
+    x is (batch, T, inputs); returns (h, y) of shapes (batch, T, units) and (batch, T, classes)."""
+    f = SIGMAS[sigma]
+    h = np.zeros((x.shape[0], w_hh.shape[0]))
+    hs, ys = [], []
+    for t in range(x.shape[1]):
+        h = f(np.einsum("ij,bj->bi", w_hh, h) + np.einsum("ij,bj->bi", w_hx, x[:, t]))
+        hs.append(h)
+        ys.append(_softmax(np.einsum("ij,bj->bi", w_s, h)))
+    return np.stack(hs, 1), np.stack(ys, 1)
+
+
+def _keras_rnn(x: np.ndarray, w_hh, w_hx, w_s, *, activation: str, use_bias: bool,
+               b_h=None, b_s=None) -> tuple[np.ndarray, np.ndarray]:
+    """Keras SimpleRNN(return_sequences) + Dense(softmax) on every step, holding the chapter's
+    matrices (transposed into Keras' row-vector kernels) and, when it has them, the biases given."""
+    keras.backend.clear_session()
+    inp = keras.Input(x.shape[1:])
+    rnn = keras.layers.SimpleRNN(w_hh.shape[0], activation=activation, use_bias=use_bias, return_sequences=True)
+    dense = keras.layers.Dense(w_s.shape[0], activation="softmax", use_bias=use_bias)
+    h = rnn(inp)
+    model = keras.Model(inp, [h, dense(h)])
+    assign_weights(rnn, {"kernel": w_hx.T, "recurrent_kernel": w_hh.T, "bias": b_h})
+    assign_weights(dense, {"kernel": w_s.T, "bias": b_s})
+    hk, yk = model(x.astype("float32"), training=False)
+    return np.asarray(hk, dtype="float64"), np.asarray(yk, dtype="float64")
+
+
+def _max_diff(a: tuple, b: tuple) -> float:
+    return float(max(np.max(np.abs(p - q)) for p, q in zip(a, b)))
+
+
+@experiment("rnn_equations")
+def rnn_equations(*, seed: int, batch: int = 8, length: int = 10, inputs: int = 5, units: int = 16,
+                  classes: int = 4, bias_scale: float = 0.5, tolerance: float = 1e-5, plant: str = "") -> Result:
+    """RNN-EQ: the chapter's h_t = σ(W^(hh) h_{t−1} + W^(hx) x_t), y_t = softmax(W^(s) h_t), evaluated
+    literally on fixed random inputs, against Keras `SimpleRNN` + `Dense(softmax)` with the same weights.
+
+    The chapter writes no bias and leaves σ as "an activation function" (σ为激活函数). Keras'
+    SimpleRNN has a bias and tanh by default, Dense a bias. So:
+      aligned     the layers configured as the chapter writes them (use_bias=False, activation = σ),
+                  for both readings σ = tanh and σ = logistic sigmoid: does the formula compute the
+                  layer? (max over h_t and y_t, all steps)
+      as written  the literal formula (σ = tanh, Keras' default) against the layers at Keras'
+                  defaults, whose biases hold N(0, bias_scale²) values as after training; and
+                  σ read as the logistic sigmoid (what σ means elsewhere in the chapter) against the
+                  same; Keras initialises biases to 0, at which the tanh reading agrees.
+    Deviation booleans: the omitted bias changes the output (a tanh formula against a bias-free
+    tanh layer agrees, against a layer with a bias it does not), and the reading of σ changes it.
+    `plant` is for tests: "transpose_whh" evaluates the formula with W^(hh) transposed, "no_softmax"
+    drops the softmax, to show the comparison catches a formula that differs.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, (batch, length, inputs))
+    w_hx = rng.normal(0.0, 1.0 / np.sqrt(inputs), (units, inputs))
+    w_hh = rng.normal(0.0, 1.0 / np.sqrt(units), (units, units))
+    w_s = rng.normal(0.0, 2.0 / np.sqrt(units), (classes, units))
+    b_h = rng.normal(0.0, bias_scale, units)
+    b_s = rng.normal(0.0, bias_scale, classes)
+    keras.utils.set_random_seed(seed)
+
+    def chapter(sigma: str) -> tuple[np.ndarray, np.ndarray]:
+        h, y = rnn_as_written(x, w_hh.T if plant == "transpose_whh" else w_hh, w_hx, w_s, sigma)
+        if plant == "no_softmax":
+            y = np.einsum("ij,btj->bti", w_s, h)
+        return h, y
+
+    m: dict = {}
+    for sigma in SIGMAS:   # the chapter's own configuration: no bias, activation = σ
+        m[f"max_abs_diff_aligned_{sigma}"] = _max_diff(
+            chapter(sigma), _keras_rnn(x, w_hh, w_hx, w_s, activation=sigma, use_bias=False))
+    m["max_abs_diff_aligned"] = max(m["max_abs_diff_aligned_tanh"], m["max_abs_diff_aligned_sigmoid"])
+    default = _keras_rnn(x, w_hh, w_hx, w_s, activation="tanh", use_bias=True, b_h=b_h, b_s=b_s)
+    m["max_abs_diff_as_written"] = _max_diff(chapter("tanh"), default)
+    m["max_abs_diff_as_written_sigmoid"] = _max_diff(chapter("sigmoid"), default)
+    m["max_abs_diff_default_zero_bias"] = _max_diff(      # Keras' initial bias: zeros
+        chapter("tanh"), _keras_rnn(x, w_hh, w_hx, w_s, activation="tanh", use_bias=True,
+                                    b_h=np.zeros(units), b_s=np.zeros(classes)))
+    m["max_abs_diff_sigmoid_vs_tanh_no_bias"] = _max_diff(chapter("sigmoid"), _keras_rnn(
+        x, w_hh, w_hx, w_s, activation="tanh", use_bias=False))
+    m["agrees_with_keras_defaults"] = m["max_abs_diff_as_written"] <= tolerance
+    m["deviation_omits_bias"] = (m["max_abs_diff_aligned_tanh"] <= tolerance < m["max_abs_diff_as_written"])
+    m["deviation_sigma_unspecified"] = m["max_abs_diff_sigmoid_vs_tanh_no_bias"] > tolerance
+    m["tolerance"] = tolerance
+    return Result(metrics=m, notes=f"float64 numpy formula vs float32 Keras; batch {batch}, T={length}, "
+                                   f"{inputs} inputs, {units} units, {classes} classes; biases N(0, {bias_scale}²)"
+                                   + (f"; planted: {plant}" if plant else ""))
+
+
+KERAS_GATES = "ifco"   # the order of the four blocks of Keras' fused LSTM kernel, recurrent kernel and bias
+
+
+def lstm_as_written(x: np.ndarray, w: dict[str, np.ndarray], b: dict[str, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """The chapter's LSTM step by step, h_0 = C_0 = 0; each W_g acts on the concatenation
+    [h_{t−1}, x_t] (units × (units + inputs)); gates g = f, i, C (the candidate C̃), o.
+      f_t = σ(W_f·[h_{t−1}, x_t] + b_f)        i_t = σ(W_i·[h_{t−1}, x_t] + b_i)
+      C̃_t = tanh(W_C·[h_{t−1}, x_t] + b_C)      C_t = f_t ⊗ C_{t−1} + i_t ⊗ C̃_t
+      o_t = σ(W_o·[h_{t−1}, x_t] + b_o)        h_t = o_t ⊗ tanh(C_t)
+    σ is the logistic sigmoid (the chapter: gate outputs lie between 0 and 1). Returns (h, C) per step."""
+    units = b["f"].shape[0]
+    h = np.zeros((x.shape[0], units))
+    c = np.zeros_like(h)
+    hs, cs = [], []
+    for t in range(x.shape[1]):
+        hx = np.concatenate([h, x[:, t]], axis=1)                    # [h_{t−1}, x_t]
+        f = _sigmoid(np.einsum("ij,bj->bi", w["f"], hx) + b["f"])
+        i = _sigmoid(np.einsum("ij,bj->bi", w["i"], hx) + b["i"])
+        c_tilde = np.tanh(np.einsum("ij,bj->bi", w["C"], hx) + b["C"])
+        c = f * c + i * c_tilde
+        o = _sigmoid(np.einsum("ij,bj->bi", w["o"], hx) + b["o"])
+        h = o * np.tanh(c)
+        hs.append(h)
+        cs.append(c)
+    return np.stack(hs, 1), np.stack(cs, 1)
+
+
+def lstm_keras_weights(w: dict[str, np.ndarray], b: dict[str, np.ndarray], gate_order: str = KERAS_GATES
+                       ) -> dict[str, np.ndarray]:
+    """The chapter's per-gate matrices on [h, x] as Keras' fused (kernel, recurrent_kernel, bias):
+    W_g = [U_g | K_g] splits into the recurrent part (first `units` columns) and the input part;
+    block j of each fused array holds gate gate_order[j] ('c' is the candidate C̃)."""
+    units = b["f"].shape[0]
+    name = {"i": "i", "f": "f", "c": "C", "o": "o"}
+    order = [name[g] for g in gate_order]
+    return {"kernel": np.concatenate([w[g][:, units:].T for g in order], axis=1),
+            "recurrent_kernel": np.concatenate([w[g][:, :units].T for g in order], axis=1),
+            "bias": np.concatenate([b[g] for g in order])}
+
+
+def _keras_lstm(x: np.ndarray, weights: dict[str, np.ndarray], units: int, **options
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Keras LSTM at its defaults (or `options`): h at every step and the last cell state."""
+    keras.backend.clear_session()
+    layer = keras.layers.LSTM(units, return_sequences=True, return_state=True, **options)
+    inp = keras.Input(x.shape[1:])
+    model = keras.Model(inp, layer(inp))
+    assign_weights(layer, weights)
+    hk, _, ck = model(x.astype("float32"), training=False)
+    return np.asarray(hk, dtype="float64"), np.asarray(ck, dtype="float64")
+
+
+@experiment("lstm_equations")
+def lstm_equations(*, seed: int, batch: int = 8, length: int = 12, inputs: int = 6, units: int = 16,
+                   bias_scale: float = 0.5, tolerance: float = 1e-5, plant: str = "") -> Result:
+    """LSTM-EQ: the chapter's forget, input, candidate, cell-update and output equations evaluated
+    literally (`lstm_as_written`) on fixed random inputs against Keras `LSTM` at its defaults
+    (activation tanh, recurrent_activation sigmoid, use_bias) holding the same weights and biases
+    (N(0, bias_scale²), as after training; Keras' fused blocks in the order i, f, c, o).
+
+    What the chapter writes, against Keras: biases b_f, b_i, b_C, b_o (Keras has them); σ on the
+    gates, named only by its range 0–1 (Keras: sigmoid), tanh on the candidate and on C_t (Keras:
+    tanh); one matrix per gate on the concatenation [h_{t−1}, x_t], where Keras keeps an input kernel
+    and a recurrent kernel per gate (W·[h, x] = W_h h + W_x x: a layout, equal by construction of
+    "the same weights"); gates that see [h_{t−1}, x_t] only, no peepholes on C_{t−1} (Keras has none).
+    Compared: h_t at every step and the last C_t. Beside it: the same formula against Keras with
+    recurrent_activation="hard_sigmoid" (Keras 2's old default, also a 0–1 gate), to show that the
+    gate nonlinearity is what the comparison resolves.
+    `plant` is for tests: "gate_order_fico" puts the chapter's matrices into Keras' kernel in the
+    order f, i, c, o (a common misreading), "no_forget" drops f_t ⊗ C_{t−1} from the formula.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, (batch, length, inputs))
+    w = {g: rng.normal(0.0, 1.0 / np.sqrt(units + inputs), (units, units + inputs)) for g in "fiCo"}
+    b = {g: rng.normal(0.0, bias_scale, units) for g in "fiCo"}
+    keras.utils.set_random_seed(seed)
+
+    h, c = lstm_as_written(x, w, b)
+    if plant == "no_forget":
+        h, c = lstm_as_written(x, w, {**b, "f": b["f"] - 1e3})     # f_t = σ(… − 1000) = 0
+    order = "fico" if plant == "gate_order_fico" else KERAS_GATES
+    keras_w = lstm_keras_weights(w, b, order)
+    hk, ck = _keras_lstm(x, keras_w, units)
+    m: dict = {"max_abs_diff_as_written": float(max(np.max(np.abs(h - hk)), np.max(np.abs(c[:, -1] - ck))))}
+    m["max_abs_diff_h"] = float(np.max(np.abs(h - hk)))
+    m["max_abs_diff_c_last"] = float(np.max(np.abs(c[:, -1] - ck)))
+    m["agrees_as_written"] = m["max_abs_diff_as_written"] <= tolerance
+    hh, ch = _keras_lstm(x, keras_w, units, recurrent_activation="hard_sigmoid")
+    m["max_abs_diff_hard_sigmoid_gates"] = float(max(np.max(np.abs(h - hh)), np.max(np.abs(c[:, -1] - ch))))
+    m["keras_gate_order"] = order
+    m["tolerance"] = tolerance
+    return Result(metrics=m, notes=f"float64 numpy formula vs float32 Keras; batch {batch}, T={length}, "
+                                   f"{inputs} inputs, {units} units; biases N(0, {bias_scale}²)"
+                                   + (f"; planted: {plant}" if plant else ""))
