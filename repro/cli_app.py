@@ -6,7 +6,10 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of tables
+_TF_LEVEL_FROM_USER = "TF_CPP_MIN_LOG_LEVEL" in os.environ
+# outside a run (list, env, bench), TensorFlow's C++ start-up chatter stays out of the tables; a run
+# writes its warnings to its log file instead (terminal.RunLog)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
@@ -14,6 +17,7 @@ from rich.table import Table  # noqa: E402
 
 from repro import record as records  # noqa: E402
 from repro import suite as suites  # noqa: E402
+from repro import terminal  # noqa: E402
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Re-run the claims of chapter 7 (deep networks) and say, with measured numbers, which hold.")
@@ -22,12 +26,21 @@ app.add_typer(data_app, name="data")
 
 out = Console()
 err = Console(stderr=True)
+WIDTH_WHEN_NOT_A_TERMINAL = 160   # CI logs and pipes: tables at a readable width, not 80 columns
+
+
+@app.callback()
+def _consoles() -> None:
+    for console in (out, err):
+        if not console.is_terminal and not os.environ.get("COLUMNS"):
+            console.width = WIDTH_WHEN_NOT_A_TERMINAL
 
 VERDICT_STYLE = {"reproduced": "green", "partially reproduced": "yellow", "contradicted": "red",
                  "inconclusive": "magenta", "not checkable here": "blue", "error": "bold red"}
 
 
 def fail(message: str, code: int = 2) -> None:
+    terminal.restore()   # a run's logs go to a file; the error line goes to the terminal
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
@@ -90,8 +103,7 @@ def list_(suite: Optional[str] = typer.Argument(None, help="a suite name; all su
         out.print(t)
 
 
-def _short(text: str, limit: int = 48) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+_short = terminal.short
 
 
 def _claimed_text(spec: dict) -> str:
@@ -103,27 +115,47 @@ def _claimed_text(spec: dict) -> str:
     return f"{claimed} ({rule})" if rule and not rule.startswith("=") else claimed
 
 
-def _verdict_table(rec: dict) -> Table:
+def _full_cell(e: dict, full: dict) -> str:
+    """The committed full run's verdict of this claim and whether this run agrees with it."""
+    f = full["claims"].get(e["id"])
+    says = terminal.agreement(e, f)
+    if f is None:
+        return f"[dim]{says}[/]"
+    older = f" [dim](of claim v{f.get('version')})[/]" if f.get("version") != e.get("version") else ""
+    return f"{_styled(f['verdict'])}{older}\n[{terminal.AGREEMENT_STYLE.get(says, 'yellow')}]{says}[/]"
+
+
+def _verdict_table(rec: dict, full: dict | None = None) -> Table:
+    """One row per judged part of each claim; with ``full`` (the newest committed full record of the
+    suite), a column with its verdict and whether this run agrees."""
     t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
-    for col in ("claim", "metric", "claimed · judged against", "measured", "", "verdict · deciding part", "seeds"):
-        t.add_column(col, overflow="fold")
+    t.add_column("claim", no_wrap=True)
+    t.add_column("metric", overflow="fold", max_width=26)
+    t.add_column("claimed · judged against", overflow="fold", max_width=30)
+    t.add_column("measured", overflow="fold")
+    t.add_column("")
+    t.add_column("verdict (seeds) · deciding part", overflow="fold")
+    if full is not None:
+        t.add_column(f"full run\n{full['commit']}", overflow="fold", max_width=22)
     for cid, e in rec["claims"].items():
         first = True
+        extra = [_full_cell(e, full)] if full is not None else []
         if e.get("error"):
-            t.add_row(cid, "", "", _short(e["error"].splitlines()[0], 80), "", _styled(e["verdict"]), "")
+            t.add_row(cid, "", "", _short(e["error"].splitlines()[0], 80), "", _styled(e["verdict"]), *extra)
             continue
-        verdict_cell = f"{_styled(e['verdict'])}\n[dim]{_short(e.get('deciding', ''), 90)}[/]"
+        n = e["n_seeds"]
+        verdict_cell = f"{_styled(e['verdict'])} ({n} seed{'' if n == 1 else 's'})\n[dim]{_short(e.get('deciding', ''), 90)}[/]"
         for name, m in e["metrics"].items():
             if m["status"] == "info":
                 continue
             mark = {"pass": "[green]✓[/]", "fail": "[red]✗[/]", "undecided": "[yellow]?[/]"}.get(m["status"], "")
             t.add_row(cid if first else "", name, _short(_claimed_text(e["metric_specs"][name]), 60),
                       _short(records.measured_text(m), 70), mark, verdict_cell if first else "",
-                      str(e["n_seeds"]) if first else "")
+                      *(extra if first else [""] * len(extra)))
             first = False
         if first:  # nothing judged (e.g. not checkable): show some of what was measured instead
             shown = [f"{k}={records.measured_text(m)}" for k, m in e["metrics"].items() if m["values"][0] is not None]
-            t.add_row(cid, "(measured)", "", _short(", ".join(shown[:3]), 80), "", verdict_cell, str(e["n_seeds"]))
+            t.add_row(cid, "(measured)", "", _short(", ".join(shown[:3]), 80), "", verdict_cell, *extra)
     return t
 
 
@@ -143,59 +175,31 @@ def _executor(executor: str, jobs: int, ray_address: Optional[str], gpus_per_job
 
 
 def _run_with_progress(selection, *, profile: str, seeds: Optional[int], force: bool, results: Path,
-                       pool) -> list[Path]:
-    """runner.run_selection with progress bars; bad input and missing data end in one error line."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
+                       pool, log: terminal.RunLog, display: Console) -> list[Path]:
+    """runner.run_selection with a progress display (the libraries' logs already routed by ``log``);
+    bad input and missing data end in one error line."""
     from repro import data, env, runner
 
     try:
-        runner.prefetch(selection, say=say)
+        runner.prefetch(selection, say=lambda m: display.print(f"[dim]{m}[/]", highlight=False, soft_wrap=True))
+        environment = env.capture()
+        with terminal.ProgressView(display, profile, log) as view:
+            return runner.run_selection(selection, profile=profile, env=environment, seeds=seeds, force=force,
+                                        results_dir=results, on_event=view, executor=pool)
     except data.DataError as e:
         fail(str(e))
-    environment = env.capture()
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), console=err, transient=True) as bar:
-        state: dict = {}
-
-        def on_event(kind: str, info: dict) -> None:
-            if kind == "suite":
-                state["overall"] = bar.add_task(f"[bold]{info['suite']}[/] ({profile})", total=info["units"])
-                state["tasks"] = {}
-            elif kind == "resume":
-                err.print(f"[dim]resuming the interrupted run from {info['path']}[/]")
-            elif kind == "look":
-                err.print(f"[dim]{info['run_id']}: more seeds, up to {info['seeds']}: "
-                          f"{', '.join(info['why'])} undecided[/]")
-                bar.update(state["overall"], total=bar.tasks[state["overall"]].total + info["added"])
-            elif kind == "unit":
-                key = (info["run_id"], info["seed"])
-                state["tasks"][key] = bar.add_task(f"  {key[0]} seed {key[1]}", total=None)
-                state["current"] = key
-            elif kind == "step" and state.get("current") in state["tasks"]:
-                key = state["current"]
-                bar.update(state["tasks"][key], completed=info["done"], total=info["total"],
-                           description=f"  {key[0]} {info['text'][:60]}")
-            elif kind in ("done", "skip"):
-                key = (info["run_id"], info["seed"])
-                if kind == "done" and key in state["tasks"]:
-                    r = info["run"]
-                    shown = "[red]error[/]" if r["error"] else f"{r['seconds']:.1f}s"
-                    bar.update(state["tasks"].pop(key), description=f"  {key[0]} seed {key[1]} {shown}",
-                               total=1, completed=1)
-                bar.advance(state["overall"])
-
-        try:
-            return runner.run_selection(selection, profile=profile, env=environment, seeds=seeds, force=force,
-                                        results_dir=results, on_event=on_event, executor=pool)
-        except data.DataError as e:
-            fail(str(e))
-        except runner.ConfigError as e:
-            fail(f"{e}; fix the suite file and run again")
-        except KeyboardInterrupt:
-            err.print("[yellow]interrupted[/]: finished seeds are kept; run the same command again to resume")
-            raise typer.Exit(130)
+    except runner.ConfigError as e:
+        fail(f"{e}; fix the suite file and run again")
+    except KeyboardInterrupt:
+        terminal.restore()
+        err.print("[yellow]interrupted[/]: finished seeds are kept; run the same command again to resume")
+        raise typer.Exit(130)
     return []
+
+
+def _run_log(results: Path, verbose: bool) -> terminal.RunLog:
+    return terminal.RunLog(results, err, verbose=verbose, header="repro " + " ".join(sys.argv[1:]),
+                           user_tf_level=_TF_LEVEL_FROM_USER)
 
 
 @app.command()
@@ -207,21 +211,40 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
         jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="local worker processes (TensorFlow's threads divided between them)"),
         executor: str = typer.Option("local", "--executor", help="local | ray"),
         ray_address: Optional[str] = typer.Option(None, "--ray-address", help="a Ray cluster; default: a local Ray started for the run"),
-        gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", min=0.0, help="GPUs each (run, seed) job asks Ray for")) -> None:
-    """Run claims with progress bars, then print the verdict table and write records to results/."""
+        gpus_per_job: float = typer.Option(0.0, "--gpus-per-job", min=0.0, help="GPUs each (run, seed) job asks Ray for"),
+        verbose: bool = typer.Option(False, "--verbose", "-v", help="show TensorFlow's and the libraries' logs live instead of in the run's log file")) -> None:
+    """Run claims with progress, then print the verdict table (beside each claim, the committed full
+    run's verdict when this is a shorter profile) and write records to results/."""
     _check_profile(profile)
-    try:
-        selection = suites.select(items or [], _load_suites())
-    except suites.SelectionError as e:
-        fail(str(e))
-    pool = _executor(executor, jobs, ray_address, gpus_per_job)
-    paths = _run_with_progress(selection, profile=profile, seeds=seeds, force=force, results=results, pool=pool)
+    log = _run_log(results, verbose)
+    with log as display:   # from here on: checking the suites imports TensorFlow
+        try:
+            selection = suites.select(items or [], _load_suites())
+        except suites.SelectionError as e:
+            fail(str(e))
+        pool = _executor(executor, jobs, ray_address, gpus_per_job)
+        paths = _run_with_progress(selection, profile=profile, seeds=seeds, force=force, results=results, pool=pool,
+                                   log=log, display=display)
+    log.keep(paths)
+    full = terminal.newest_full(results) if profile in ("smoke", "quick") else {}
     errors = 0
     for path in paths:
         rec = records.load(path)
-        out.print(_verdict_table(rec))
+        out.print(_verdict_table(rec, full.get(rec["suite"]) if profile in ("smoke", "quick") else None))
         errors += sum(1 for e in rec["claims"].values() if e.get("error"))
-        out.print(f"record: {path}")
+        out.print(f"record: {path}", highlight=False, soft_wrap=True)
+        if not verbose:
+            out.print(f"log:    {path.with_suffix('.log')} (TensorFlow's and the libraries' messages; -v shows them live)",
+                      highlight=False, soft_wrap=True)
+    chosen = " ".join(items or [])
+    report_at = terminal.report_path(results)
+    if profile == "full":
+        out.print(f"report: {report_at} (`repro report` regenerates it from the newest full records, this run's "
+                  f"included)", highlight=False, soft_wrap=True)
+    else:
+        out.print(f"report of the committed full run: {report_at} (`repro report` regenerates it); "
+                  f"the full run here: `repro run {chosen + ' ' if chosen else ''}-p full`", highlight=False,
+                  soft_wrap=True)
     if errors:
         fail(f"{errors} claim(s) failed to run; the record shows each error", code=1)
 
@@ -270,32 +293,37 @@ def check(items: Optional[list[str]] = typer.Argument(None, help="suite names an
           profile: str = typer.Option("smoke", "--profile", "-p", help="smoke | quick | full | paper"),
           baseline: Optional[list[Path]] = typer.Option(None, "--baseline", "-b",
                                                         help="baseline record(s); default: the newest committed record of each suite and profile"),
-          results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+          results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept"),
+          verbose: bool = typer.Option(False, "--verbose", "-v", help="show TensorFlow's and the libraries' logs live")) -> None:
     """The regression gate: run (or reuse) this commit's results and compare them with the baseline; exit 1 on regression."""
     from repro import compare as cmp
     from repro import env
 
     _check_profile(profile)
-    try:
-        selection = suites.select(items or [], _load_suites())
-        given = [records.load(p) for p in baseline or []]
-    except (suites.SelectionError, records.RecordError) as e:
-        fail(str(e))
-    known = []
-    for p in records.find(results):
-        known.append((records.load(p), p))
-    machine, commit = env.machine(), env.commit()
-    pairs = []
-    for s, _ in selection:
-        base = next((r for r in given if r["suite"] == s.name), None)
-        if base is None:
-            found = cmp.find_baseline(known, s.name, profile, machine, commit)
-            if found is None:
-                fail(f"no baseline for suite '{s.name}' at profile '{profile}' in {results}; "
-                     f"run `repro run {s.name} -p {profile}` on a known-good commit and commit its record")
-            base = found[0]
-        pairs.append((s.name, base))
-    paths = _run_with_progress(selection, profile=profile, seeds=None, force=False, results=results, pool=None)
+    log = _run_log(results, verbose)
+    with log as display:   # from here on: checking the suites imports TensorFlow
+        try:
+            selection = suites.select(items or [], _load_suites())
+            given = [records.load(p) for p in baseline or []]
+        except (suites.SelectionError, records.RecordError) as e:
+            fail(str(e))
+        known = []
+        for p in records.find(results):
+            known.append((records.load(p), p))
+        machine, commit = env.machine(), env.commit()
+        pairs = []
+        for s, _ in selection:
+            base = next((r for r in given if r["suite"] == s.name), None)
+            if base is None:
+                found = cmp.find_baseline(known, s.name, profile, machine, commit)
+                if found is None:
+                    fail(f"no baseline for suite '{s.name}' at profile '{profile}' in {results}; "
+                         f"run `repro run {s.name} -p {profile}` on a known-good commit and commit its record")
+                base = found[0]
+            pairs.append((s.name, base))
+        paths = _run_with_progress(selection, profile=profile, seeds=None, force=False, results=results, pool=None,
+                                   log=log, display=display)
+    log.keep(paths)
     bad_total = 0
     for (name, base), path in zip(pairs, paths):
         current = records.load(path)

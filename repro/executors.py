@@ -8,7 +8,7 @@ import multiprocessing
 import os
 from typing import Iterator
 
-from repro.runner import Event, Unit, run_unit
+from repro.runner import Event, OnEvent, Unit, run_unit
 
 
 def threads_per_worker(jobs: int, cores: int | None = None) -> int:
@@ -34,7 +34,7 @@ class LocalPoolExecutor:
         self.jobs = jobs
         self.threads = threads_per_worker(jobs)
 
-    def execute(self, units: list[Unit], on_event: Event) -> Iterator[tuple[Unit, dict]]:
+    def execute(self, units: list[Unit], on_event: OnEvent) -> Iterator[tuple[Unit, dict]]:
         if not units:
             return
         ctx = multiprocessing.get_context("spawn")  # TensorFlow does not survive fork
@@ -43,7 +43,7 @@ class LocalPoolExecutor:
             futures = {}
             for u in units:
                 futures[pool.submit(_work, u)] = u
-                on_event("unit", {"run_id": u.run, "seed": u.seed})
+                on_event(Event("unit", run_id=u.run, seed=u.seed))
             try:
                 for fut in cf.as_completed(futures):
                     yield futures[fut], fut.result()
@@ -64,21 +64,21 @@ class RayExecutor:
         self.ray = ray
         self.address, self.cpus, self.gpus = address, cpus_per_job, gpus_per_job
 
-    def execute(self, units: list[Unit], on_event: Event) -> Iterator[tuple[Unit, dict]]:
+    def execute(self, units: list[Unit], on_event: OnEvent) -> Iterator[tuple[Unit, dict]]:
         if not units:
             return
         ray = self.ray
         started = not ray.is_initialized()
         if started:
             ray.init(address=self.address, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": "2",
+                     runtime_env={"env_vars": {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"),
                                                "TF_NUM_INTRAOP_THREADS": str(max(1, int(self.cpus)))}})
         try:
             remote = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus)(_work)
             refs = {}
             for u in units:
                 refs[remote.remote(u)] = u
-                on_event("unit", {"run_id": u.run, "seed": u.seed})
+                on_event(Event("unit", run_id=u.run, seed=u.seed))
             waiting = list(refs)
             while waiting:
                 done, waiting = ray.wait(waiting, num_returns=1)

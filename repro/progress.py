@@ -7,9 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 from typing import Callable, Iterator
-
-import keras
 
 # The reporter is a function (done, total, text) -> None.
 Reporter = Callable[[int, int, str], None]
@@ -32,17 +31,25 @@ def step(done: int, total: int, text: str = "") -> None:
         reporter(done, total, text)
 
 
-class _EpochCallback(keras.callbacks.Callback):
-    def __init__(self, total: int, label: str):
-        super().__init__()
-        self.total, self.label = total, label
+@functools.cache
+def _epoch_callback() -> type:
+    """The Keras callback class, made on first use: importing this module (the runner, the CLI) must not
+    import Keras and TensorFlow."""
+    import keras
 
-    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        logs = logs or {}
-        shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss"))
-        step(epoch + 1, self.total, f"{self.label}epoch {epoch + 1}/{self.total} {shown}".strip())
+    class EpochCallback(keras.callbacks.Callback):
+        def __init__(self, total: int, label: str):
+            super().__init__()
+            self.total, self.label = total, label
+
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            logs = logs or {}
+            shown = " ".join(f"{k}={v:.4f}" for k, v in logs.items() if k in ("loss", "accuracy", "val_loss"))
+            step(epoch + 1, self.total, f"{self.label}epoch {epoch + 1}/{self.total} {shown}".strip())
+
+    return EpochCallback
 
 
-def epochs(total: int, label: str = "") -> keras.callbacks.Callback:
+def epochs(total: int, label: str = ""):
     """A Keras callback reporting each finished epoch to the active reporter."""
-    return _EpochCallback(total, f"{label} " if label else "")
+    return _epoch_callback()(total, f"{label} " if label else "")

@@ -1,4 +1,5 @@
 """The same records whichever executor runs the (run, seed) units."""
+import dataclasses
 import importlib.util
 
 import pytest
@@ -18,10 +19,25 @@ def _comparable(rec: dict) -> dict:
     return {"claims": claims, "runs": runs}
 
 
-def _run(workspace, results, executor=None):
+def _run(workspace, results, executor=None, on_event=lambda event: None):
     s = suites.load(workspace / "suites" / "toy.yaml")
     return record.load(runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV),
-                                        results_dir=workspace / results, executor=executor))
+                                        results_dir=workspace / results, executor=executor, on_event=on_event))
+
+
+def _check_events(events: list) -> None:
+    """One typed event per thing that happened, the same fields whichever executor sent it."""
+    assert events and all(isinstance(e, runner.Event) for e in events)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        events[0].kind = "changed"
+    kinds = [e.kind for e in events]
+    assert kinds[0] == "suite" and events[0].suite == "toy" and events[0].total == 7   # 1 + 3 + 3 units
+    assert events[0].path.name.startswith("toy-full-")
+    started = {(e.run_id, e.seed) for e in events if e.kind == "unit"}
+    done = {(e.run_id, e.seed): e for e in events if e.kind == "done"}
+    assert started == set(done) == {("shape", 0)} | {(r, s) for r in ("score", "paired") for s in range(3)}
+    assert all(e.suite == "toy" and e.out["metrics"]["score"] is not None and e.seconds >= 0 for e in done.values())
+    assert {e.claim_id for e in events if e.kind == "verdict"} == {"TOY-SHAPE", "TOY-SCORE", "TOY-PAIRED"}
 
 
 def test_threads_are_divided_between_workers():
@@ -30,9 +46,12 @@ def test_threads_are_divided_between_workers():
 
 def test_two_local_workers_give_the_serial_record(workspace, monkeypatch):
     monkeypatch.setenv("REPRO_EXPERIMENT_MODULES", "tests.conftest")   # the fake experiment, in the workers too
-    serial = _run(workspace, "serial")
-    pooled = _run(workspace, "pooled", LocalPoolExecutor(2))
+    serial_events, pooled_events = [], []
+    serial = _run(workspace, "serial", on_event=serial_events.append)
+    pooled = _run(workspace, "pooled", LocalPoolExecutor(2), on_event=pooled_events.append)
     assert _comparable(pooled) == _comparable(serial)
+    _check_events(serial_events)
+    _check_events(pooled_events)
     assert list(pooled["runs"]["score"]["results"]) == ["0", "1", "2"]
 
 
@@ -42,5 +61,7 @@ def test_ray_gives_the_serial_record(workspace, monkeypatch):
 
     monkeypatch.setenv("REPRO_EXPERIMENT_MODULES", "tests.conftest")
     serial = _run(workspace, "serial")
-    rayed = _run(workspace, "ray", RayExecutor(cpus_per_job=1))
+    events = []
+    rayed = _run(workspace, "ray", RayExecutor(cpus_per_job=1), on_event=events.append)
     assert _comparable(rayed) == _comparable(serial)
+    _check_events(events)

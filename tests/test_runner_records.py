@@ -182,7 +182,7 @@ def test_undecided_parts_get_more_seeds_up_to_the_maximum(workspace):
     text = SHARED.replace("params: {base: 0.55, tag: score}", "params: {base: 0.5, tag: score}")
     conftest.write_suite(workspace, text)
     looks = []
-    rec = record.load(_run(workspace, on_event=lambda k, i: looks.append(i["seeds"]) if k == "look" else None))
+    rec = record.load(_run(workspace, on_event=lambda e: looks.append(e.total) if e.kind == "look" else None))
     assert looks == [6, 10]
     assert list(rec["runs"]["score"]["results"]) == [str(i) for i in range(10)]       # never past the maximum
     assert "added after 6" in rec["claims"]["TOY-SCORE"]["seeds_why"]
@@ -193,7 +193,7 @@ def test_undecided_parts_get_more_seeds_up_to_the_maximum(workspace):
 def test_a_decided_run_stops_at_the_first_look(workspace):
     conftest.write_suite(workspace, SHARED)
     looks = []
-    _run(workspace, on_event=lambda k, i: looks.append(i) if k == "look" else None)
+    _run(workspace, on_event=lambda e: looks.append(e) if e.kind == "look" else None)
     assert looks == [] and ("score", 3) not in conftest.CALLS
 
 

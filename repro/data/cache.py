@@ -1,8 +1,8 @@
 """Where canonical arrays live on disk (``<cache_dir>/<name>.npz``) and how they are written and read."""
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -10,6 +10,7 @@ import numpy as np
 
 from repro.data.checksum import Arrays
 from repro.data.errors import DataError
+from repro.record import write_atomic
 
 
 def cache_dir() -> Path:
@@ -23,19 +24,11 @@ def cache_path(name: str) -> Path:
 
 
 def write_arrays(path: Path, arrays: Arrays) -> None:
-    """Write ``arrays`` to ``path`` atomically: readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the cache is ordinary shared data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``arrays`` to ``path`` atomically (:func:`repro.record.write_atomic`): readers see the old
+    file or the whole new one."""
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    write_atomic(path, buf.getvalue())
 
 
 def read_arrays(path: Path) -> Arrays:
