@@ -426,3 +426,14 @@ def test_a_claim_missing_from_the_complete_record_comes_from_a_newer_partial_one
     rows = {r["id"]: r for r in report.claim_rows(recs)}
     assert rows["TOY-NEW"]["verdict"] == "reproduced" and "TOY-SCORE" in rows
     assert "def7654321" in report.markdown(recs)
+
+
+def test_a_claim_redone_on_its_own_replaces_its_older_result(workspace):
+    results = workspace / "results"
+    s = suites.load(workspace / "suites" / "toy.yaml")
+    runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV), results_dir=results)
+    runner.run_suite(s, [s.claim("TOY-SCORE")], profile="full", env=dict(ENV, commit="def7654321"),
+                     results_dir=results)
+    recs = report.latest_records(results)
+    assert "TOY-SCORE" not in recs[0]["claims"] and list(recs[1]["claims"]) == ["TOY-SCORE"]
+    assert recs[1]["commit"] == "def7654321" and "TOY-SHAPE" in recs[0]["claims"]
