@@ -296,41 +296,26 @@ def check(items: Optional[list[str]] = typer.Argument(None, help="suite names an
           results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept"),
           verbose: bool = typer.Option(False, "--verbose", "-v", help="show TensorFlow's and the libraries' logs live")) -> None:
     """The regression gate: run (or reuse) this commit's results and compare them with the baseline; exit 1 on regression."""
-    from repro import compare as cmp
-    from repro import env
+    from repro import env, gate
 
     _check_profile(profile)
     log = _run_log(results, verbose)
     with log as display:   # from here on: checking the suites imports TensorFlow
         try:
             selection = suites.select(items or [], _load_suites())
-            given = [records.load(p) for p in baseline or []]
-        except (suites.SelectionError, records.RecordError) as e:
+            plan = gate.plan([s.name for s, _ in selection], profile, results, baseline or [],
+                             machine=env.machine(), commit=env.commit())
+        except (suites.SelectionError, gate.GateError) as e:
             fail(str(e))
-        known = []
-        for p in records.find(results):
-            known.append((records.load(p), p))
-        machine, commit = env.machine(), env.commit()
-        pairs = []
-        for s, _ in selection:
-            base = next((r for r in given if r["suite"] == s.name), None)
-            if base is None:
-                found = cmp.find_baseline(known, s.name, profile, machine, commit)
-                if found is None:
-                    fail(f"no baseline for suite '{s.name}' at profile '{profile}' in {results}; "
-                         f"run `repro run {s.name} -p {profile}` on a known-good commit and commit its record")
-                base = found[0]
-            pairs.append((s.name, base))
         paths = _run_with_progress(selection, profile=profile, seeds=None, force=False, results=results, pool=None,
                                    log=log, display=display)
     log.keep(paths)
-    bad_total = 0
-    for (name, base), path in zip(pairs, paths):
-        current = records.load(path)
-        base_for_claims = dict(base, claims={k: v for k, v in base["claims"].items() if k in current["claims"]})
-        bad_total += len(_print_comparison(base_for_claims, current))
-    if bad_total:
-        err.print(f"[bold red]regression check failed[/]: {bad_total} regression(s)", soft_wrap=True)
+    outcome = gate.check(plan, [(records.load(p), p) for p in paths],
+                         {s.name: [c.id for c in claims] for s, claims in selection})
+    for line in outcome.lines():
+        out.print(line, highlight=False, soft_wrap=True, markup=False)
+    if outcome.regressions:
+        err.print(f"[bold red]regression check failed[/]: {len(outcome.regressions)} regression(s)", soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -489,3 +474,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -18,10 +18,14 @@ MARKS = {
     "?": "in one record only",
     " ": "unchanged",
 }
-_RANK = {verdict.REPRODUCED: 3, verdict.PARTIAL: 2, verdict.NOT_CHECKABLE: 2, verdict.INCONCLUSIVE: 2,
-         verdict.CONTRADICTED: 1, verdict.ERROR: 0, None: 0}
+RANK = {verdict.REPRODUCED: 3, verdict.PARTIAL: 2, verdict.NOT_CHECKABLE: 2, verdict.INCONCLUSIVE: 2,
+        verdict.CONTRADICTED: 1, verdict.ERROR: 0, None: 0}
+_RANK = RANK
 _TIMING_UNITS = {"s", "ms"}
-_TIMING_NAMES = ("seconds", "ms_per", "per_s", "tokens_per")
+# wall-clock measurements, and values read off a wall-clock budget (loss after equal time, speed-ups,
+# time-scaling exponents): never bit-identical, never exact
+_TIMING_NAMES = ("seconds", "ms_per", "per_s", "tokens_per", "at_time", "equal_time", "time_exponent",
+                 "speedup")
 
 
 @dataclasses.dataclass
@@ -34,10 +38,13 @@ class Row:
     change: str
     note: str
     gating: bool = True   # False for reported-only metrics: shown, never a regression
+    tolerance: str = ""   # the tolerance applied, as shown (the gate)
+    source: str = ""      # where it came from: exact / baseline spread / stated tolerance / not gating
 
 
 def is_timing(name: str, spec: dict) -> bool:
-    """A wall-clock measurement (seconds, ms per step, throughput): noisy on a shared machine."""
+    """A wall-clock measurement (seconds, ms per step, throughput, a value read at a wall-clock budget):
+    noisy on a shared machine, so never compared as if it were exact."""
     if str(spec.get("unit") or "").strip().lower() in _TIMING_UNITS:
         return True
     names = f"{name} {spec.get('key') or ''}".lower()
@@ -61,10 +68,10 @@ def _tolerance(name: str, spec: dict, ma: dict, mb: dict, deterministic: bool) -
     if spec.get("tolerance") is not None:
         return float(spec["tolerance"])
     va, vb = _spread(ma), _spread(mb)
+    if is_timing(name, spec):   # a timing's tolerance comes from a real spread only, never an exact 0
+        return 2 * math.sqrt(va + vb) if va and vb else None
     if va is not None and vb is not None:
         return 2 * math.sqrt(va + vb)
-    if is_timing(name, spec):
-        return None
     if deterministic:
         return 1e-9 * max(abs(ma["mean"]), abs(mb["mean"]), 1e-12)
     return None

@@ -131,3 +131,150 @@ def test_find_baseline_prefers_this_machine_and_another_commit():
     assert cmp.find_baseline(recs, "toy", "full", "m", "new")[1] == "p2"
     assert cmp.find_baseline(recs, "toy", "full", "x", "new")[1] == "p2"
     assert cmp.find_baseline(recs, "toy", "quick", "m", "new") is None
+
+
+# ---- the gate (`repro check`): baselines, tolerance sources, what it prints --------------------
+
+from repro import gate  # noqa: E402
+
+
+@pytest.fixture
+def toy_baseline(workspace):
+    """A 3-seed baseline of the toy suite (score 0.55, 0.56, 0.57: sd 0.01) at commit abc1234567."""
+    s = suites.load(workspace / "suites" / "toy.yaml")
+    path = runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV), results_dir=workspace / "results")
+    return gate.Baseline("toy", record.load(path), path)
+
+
+def _ci_run(base: dict, change=None, code_changed=(), env=None) -> dict:
+    """This commit's one-seed run (seed 0 of the baseline's runs), with a change planted before judging."""
+    cur = copy.deepcopy(base)
+    cur["commit"] = "new0000000"
+    if env:
+        cur["env"] = dict(cur["env"], **env)
+    for rid, r in cur["runs"].items():
+        r["results"] = {"0": r["results"]["0"]}
+        r["looks"] = [1]
+        if rid in code_changed:
+            r["code_hash"] = "changed00000"
+    if change:
+        change(cur)
+    for e in cur["claims"].values():
+        record.judge_claim(e, cur["runs"])
+    return cur
+
+
+def _score(delta):
+    def change(cur):
+        cur["runs"]["score"]["results"]["0"]["metrics"]["score"] += delta
+    return change
+
+
+def _rows(comp):
+    return {(r.claim, r.metric): r for r in comp.rows}
+
+
+def test_gate_same_code_is_exact_and_a_one_seed_run_is_no_regression_of_a_decided_baseline(toy_baseline):
+    assert toy_baseline.record["claims"]["TOY-SCORE"]["verdict"] == "reproduced"   # 3 seeds decide
+    cur = _ci_run(toy_baseline.record)
+    assert cur["claims"]["TOY-SCORE"]["verdict"] == "inconclusive"                  # one seed cannot
+    comp = gate.compare(toy_baseline, cur)
+    assert comp.regressions() == []
+    rows = _rows(comp)
+    assert rows[("TOY-SCORE", "score")].source == gate.EXACT
+    assert rows[("TOY-SCORE", "score")].tolerance == "0 (exact)"
+    assert rows[("TOY-SHAPE", "shape")].source == gate.EXACT
+
+
+def test_gate_any_change_with_the_same_code_is_a_finding(toy_baseline):
+    comp = gate.compare(toy_baseline, _ci_run(toy_baseline.record, _score(+1e-12)))   # even a better value
+    (bad,) = comp.regressions()
+    assert (bad.claim, bad.metric, bad.mark, bad.source) == ("TOY-SCORE", "score", "#", gate.EXACT)
+
+
+def test_gate_changed_code_is_held_to_the_baselines_spread_in_the_bad_direction(toy_baseline):
+    base = toy_baseline.record
+    m, sd, tol = gate.spread_tolerance([0.55, 0.56, 0.57])
+    assert tol == pytest.approx(4 * 0.01)
+    within = gate.compare(toy_baseline, _ci_run(base, _score(-0.025), code_changed=["score"]))
+    assert within.regressions() == []
+    assert _rows(within)[("TOY-SCORE", "score")].source == gate.SPREAD
+    better = gate.compare(toy_baseline, _ci_run(base, _score(+0.2), code_changed=["score"]))
+    assert better.regressions() == [] and _rows(better)[("TOY-SCORE", "score")].mark == "+"
+    worse = gate.compare(toy_baseline, _ci_run(base, _score(-0.06), code_changed=["score"]))
+    (bad,) = worse.regressions()
+    assert (bad.claim, bad.metric, bad.mark, bad.source) == ("TOY-SCORE", "score", "-", gate.SPREAD)
+    assert "0.04" in bad.tolerance
+
+
+def test_gate_another_environment_is_never_exact(toy_baseline):
+    comp = gate.compare(toy_baseline, _ci_run(toy_baseline.record, _score(+1e-9), env={"tensorflow": "9.9"}))
+    assert not comp.same_env and comp.regressions() == []
+    assert _rows(comp)[("TOY-SCORE", "score")].source == gate.SPREAD
+
+
+def test_gate_a_timing_never_gets_an_exact_tolerance(toy_baseline):
+    base = copy.deepcopy(toy_baseline.record)
+    spec = base["claims"]["TOY-SCORE"]["metric_specs"]["baseline"]
+    spec.update(unit="s", better="lower")                      # 'baseline' read as a timing in seconds
+    b = gate.Baseline("toy", base, toy_baseline.path)
+
+    def slower(cur):
+        cur["runs"]["score"]["results"]["0"]["metrics"]["baseline"] += 100.0
+    cur = _ci_run(base, slower)
+    comp = gate.compare(b, cur)
+    row = _rows(comp)[("TOY-SCORE", "baseline")]
+    assert row.source.startswith(gate.NOT_GATING) and "timing" in row.source and row.tolerance == ""
+    assert comp.regressions() == []
+
+
+def test_gate_stated_tolerance_and_deterministic_runs_whose_code_changed(toy_baseline):
+    base = copy.deepcopy(toy_baseline.record)
+    base["claims"]["TOY-SCORE"]["metric_specs"]["score"]["tolerance"] = 0.1
+    b = gate.Baseline("toy", base, toy_baseline.path)
+    comp = gate.compare(b, _ci_run(base, _score(-0.08), code_changed=["score"]))
+    assert comp.regressions() == [] and _rows(comp)[("TOY-SCORE", "score")].source == gate.STATED
+
+    def wrong_shape(cur):
+        cur["runs"]["shape"]["results"]["0"]["metrics"]["shape"] = [28, 28, 5]
+    comp = gate.compare(b, _ci_run(base, wrong_shape, code_changed=["shape"]))
+    rows = _rows(comp)
+    assert rows[("TOY-SHAPE", "shape")].source == gate.OUTCOME
+    assert {(r.claim, r.metric, r.mark) for r in comp.regressions()} == {("TOY-SHAPE", "", "!"),
+                                                                         ("TOY-SHAPE", "shape", "!")}
+
+
+def test_gate_finds_baselines_and_refuses_bad_input(toy_baseline, workspace):
+    results = workspace / "results"
+    found = gate.plan(["toy"], "full", results, machine="testbox", commit="new0000000")
+    assert found["toy"].path == toy_baseline.path
+    with pytest.raises(gate.GateError, match="no baseline for suite 'toy' at profile 'smoke'"):
+        gate.plan(["toy"], "smoke", results, machine="testbox", commit="new0000000")
+    with pytest.raises(gate.GateError, match="same machine and commit"):
+        gate.plan(["toy"], "full", results, [toy_baseline.path], machine=ENV["machine"], commit=ENV["commit"])
+    with pytest.raises(gate.GateError, match="not 'smoke'"):
+        gate.plan(["toy"], "smoke", results, [toy_baseline.path], machine="testbox", commit="new0000000")
+
+
+def test_gate_prints_what_it_compared_then_one_line_per_regression_then_the_table(toy_baseline):
+    cur = _ci_run(toy_baseline.record, _score(-0.3), code_changed=["score"])
+    lines = gate.check({"toy": toy_baseline}, [(cur, None)]).lines()
+    text = "\n".join(lines)
+    assert str(toy_baseline.path.name) in lines[0] and "abc1234567" in lines[0]
+    assert "tolerance sources:" in text and "baseline spread" in text and "exact" in text
+    i = lines.index("REGRESSIONS (1):")
+    assert lines[i + 1].split()[:2] == ["-", "TOY-SCORE.score:"]
+    assert "baseline 0.56 ± 0.01 (n=3) → now 0.25" in lines[i + 1] and "tolerance 0.04" in lines[i + 1]
+    assert any(line.startswith("toy full: baseline abc1234567") for line in lines[i + 2:])   # the table after
+    assert lines[-1] == "1 regression(s), listed above"
+    clean = gate.check({"toy": toy_baseline}, [(_ci_run(toy_baseline.record), None)]).lines()
+    assert clean[-1] == "no regressions" and not any(line.startswith("REGRESSIONS") for line in clean)
+
+
+def test_values_read_off_a_wall_clock_are_timings():
+    for name in ("train_seconds", "relu_ms_per_step", "transformer_tokens_per_s", "minibatch_loss_at_time",
+                 "minibatch_loss_at_equal_time", "transformer_time_exponent", "speedup_transformer_over_lstm"):
+        assert cmp.is_timing(name, {}), name
+    assert cmp.is_timing("step_time", {"unit": "ms"})
+    for name in ("test_error", "conv3d_keeps_time", "adam_mnist_steps", "c1_params"):
+        assert not cmp.is_timing(name, {}), name

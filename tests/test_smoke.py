@@ -1,6 +1,10 @@
-"""End to end: each suite's smoke profile through the command line (real data, tiny slices), checked
-against its committed smoke baseline: a change that breaks a claim's machinery fails here."""
+"""End to end: each suite's smoke profile through the command line (real data, small slices that
+train to a meaningful level in seconds), checked by `repro check` against its committed smoke
+baseline (several seeds): a change that breaks a claim's machinery, or moves a judged or headline
+number beyond the baseline's spread (exactly, where code and environment are the baseline's), fails
+here."""
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -11,7 +15,8 @@ from repro import record, verdict
 from repro import suite as suites
 from repro.cli_app import app
 
-RESULTS = Path(__file__).resolve().parent.parent / "results"
+# the committed baselines (REPRO_GATE_BASELINES may point at freshly made ones before they are committed)
+RESULTS = Path(os.environ.get("REPRO_GATE_BASELINES", Path(__file__).resolve().parent.parent / "results"))
 SUITES = [p.stem for p in suites.suite_paths(suites.SUITES_DIR)]
 
 
@@ -29,10 +34,12 @@ def test_smoke_run_passes_the_regression_gate(suite, tmp_path, monkeypatch):
     (tmp_path / "baseline").mkdir()
     shutil.copy(base, tmp_path / "baseline" / base.name)
 
-    res = CliRunner().invoke(app, ["check", suite, "--profile", "smoke", "--results", str(tmp_path)],
-                             catch_exceptions=False)
+    copied = tmp_path / "baseline" / base.name
+    res = CliRunner().invoke(app, ["check", suite, "--profile", "smoke", "--results", str(tmp_path),
+                                   "--baseline", str(copied)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     assert "no regressions" in res.output
+    assert base.name in res.output and "tolerance sources:" in res.output   # it says what it compared
 
     (path,) = (tmp_path / "ci").glob(f"{suite}-smoke-*.json")
     rec = json.loads(path.read_text())
@@ -53,8 +60,8 @@ def test_cnn_smoke_details(tmp_path, monkeypatch):
     rec = json.loads(next((tmp_path / "ci").glob("cnn-smoke-*.json")).read_text())
     lenet = rec["claims"]["LENET-MNIST"]
     (run_id,) = lenet["run_ids"]
-    assert rec["runs"][run_id]["results"]["0"]["metrics"]["train_size"] == 512
-    assert 0.0 <= lenet["metrics"]["test_error"]["mean"] < 0.9     # it learned something in one epoch
+    assert rec["runs"][run_id]["results"]["0"]["metrics"]["train_size"] == 6000
+    assert 0.0 <= lenet["metrics"]["test_error"]["mean"] < 0.08    # a few percent: a bug would show
     assert (tmp_path / "ci" / lenet["artifacts"][0]).stat().st_size > 1000
     assert rec["claims"]["RESNET-ERROR"]["verdict"] == verdict.NOT_CHECKABLE
     assert not rec["complete"]          # two claims of fourteen: a partial record says so
