@@ -49,3 +49,15 @@ def from_history(history, *, monitor: str = "loss", budget: str | None = None, *
     curve = history.history.get(monitor, [])
     higher = kw.pop("higher", "acc" in monitor)
     return check(curve, budget=budget or f"{len(curve)} epochs", higher=higher, **kw)
+
+
+def from_early_stopping(history, stop, *, patience: int, epochs: int) -> dict:
+    """A model trained with early stopping on ``val_loss``: converged when the stop fired; otherwise
+    the same rule on the validation loss it watches (a training loss still falls when it stops)."""
+    ran = len(history.history["loss"])
+    if stop.stopped_epoch > 0:
+        return {"converged": True, "rule": f"early stopping fired: val_loss did not improve for {patience} epochs",
+                "budget": f"{ran} of at most {epochs} epochs", "tail_change": None, "estimate": ""}
+    conv = from_history(history, monitor="val_loss", budget=f"{ran} of at most {epochs} epochs")
+    conv["rule"] = "val_loss (what early stopping watches): " + conv["rule"]
+    return conv

@@ -267,15 +267,6 @@ def _num(x: object) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _same(a: object, b: object) -> bool:
-    """Equal as values (3 and 3.0, [28, 28, 6] and (28, 28, 6)), as an exact rule compares them."""
-    if _num(a) and _num(b):
-        return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    return a == b
-
-
 def _is_exact(rec: dict, spec: dict, m: dict) -> bool:
     run = (rec.get("runs") or {}).get(spec.get("run") or "")
     if run and "deterministic" in run:
@@ -524,7 +515,7 @@ def _seeds_phrase(n: int) -> str:
 
 def _measured_phrase(m: dict, exact: bool) -> str:
     vals = [v for v in m.get("values") or [] if v is not None]
-    if vals and all(_same(v, vals[0]) for v in vals):
+    if vals and all(verdict.same(v, vals[0]) for v in vals):
         return record.fmt(vals[0]) + (f" on every one of {len(vals)} seeds" if len(vals) > 1 else "")
     if exact or len(vals) <= 1 or not m.get("ci95"):
         return record.measured_text(m)
@@ -612,7 +603,7 @@ def _replacement(m: dict, exact: bool, style: str, like: str) -> str | None:
     vals = [v for v in m.get("values") or [] if v is not None]
     if not vals:
         return None
-    if exact or len(vals) == 1 or all(_same(v, vals[0]) for v in vals):
+    if exact or len(vals) == 1 or all(verdict.same(v, vals[0]) for v in vals):
         return _render(vals[0], style, like)
     if not (_num(m.get("mean")) and m.get("ci95")):
         return None
@@ -658,7 +649,7 @@ def corrected_sentence(e: dict, rec: dict | None = None) -> tuple[str, str]:
         if not failed:
             continue
         # another judged part that passes claims the same value: the text is not this part's alone
-        shared = any(_same(s2.get("claimed"), claimed) and m2["status"] != verdict.FAIL
+        shared = any(verdict.same(s2.get("claimed"), claimed) and m2["status"] != verdict.FAIL
                      for n2, m2, s2 in judged if n2 != name)
         # "at least 0.65" must not become "at least 0.51": only a stated value is replaced
         stated = kind in ("equal", "approx", "between")

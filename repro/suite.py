@@ -257,7 +257,7 @@ def _metric(path: Path, cid: str, name: str, spec: Any, runs: tuple[str, ...]) -
         if crit is None and kind in ("approx", "between"):
             raise SuiteError(path, f"a '{kind}' line is the suite's choice: put it in 'criterion' with its reason",
                              cid, where)
-        if crit is None and kind in ("at_most", "at_least", "equal") and not verdict._same(rule[kind], spec.get("claimed")):
+        if crit is None and kind in ("at_most", "at_least", "equal") and not verdict.same(rule[kind], spec.get("claimed")):
             raise SuiteError(path, f"the line {rule[kind]!r} is not the claimed value {spec.get('claimed')!r}: "
                              "a line the suite chose goes in 'criterion' with its reason", cid, where)
     better = spec.get("better")

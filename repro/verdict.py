@@ -108,11 +108,12 @@ def direction(rule: dict | None) -> str | None:
     return None
 
 
-def _same(a: Any, b: Any) -> bool:
+def same(a: Any, b: Any) -> bool:
+    """Equal as values (3 and 3.0, [28, 28, 6] and (28, 28, 6)), as an exact rule compares them."""
     if _is_number(a) and _is_number(b):
         return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
     if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
     return a == b
 
 
@@ -149,7 +150,7 @@ def judge(rule: dict | None, values: list, others: dict[str, list] | None = None
     kind = rule_kind(rule)
     target = rule[kind]
     if kind == "equal":
-        bad = [v for v in values if not _same(v, target)]
+        bad = [v for v in values if not same(v, target)]
         if bad:
             return {"status": FAIL, "detail": f"measured {bad[0]!r}, claimed {target!r}"}
         return {"status": PASS, "detail": f"measured {values[0]!r}"}

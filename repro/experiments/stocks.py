@@ -75,11 +75,7 @@ def train_direction_model(kind: str, x: np.ndarray, y: np.ndarray, split: tuple[
     history = model.fit(x[train], y[train], validation_data=(x[val], y[val]), epochs=epochs,
                         batch_size=batch_size, shuffle=True, verbose=0, callbacks=[stop])
     ran = len(history.history["loss"])
-    conv = convergence.from_history(history, monitor="val_loss", budget=f"{ran} of at most {epochs} epochs")
-    conv["rule"] = "val_loss (what early stopping watches): " + conv["rule"]
-    if stop.stopped_epoch > 0:
-        conv |= {"converged": True, "estimate": "",
-                 "rule": f"early stopping fired: val_loss did not improve for {patience} epochs"}
+    conv = convergence.from_early_stopping(history, stop, patience=patience, epochs=epochs)
     return model.predict(x[test], batch_size=1024, verbose=0)[:, 0], ran, conv
 
 

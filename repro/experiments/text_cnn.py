@@ -83,11 +83,7 @@ def _fit(model: keras.Model, train: tf.data.Dataset, val: tf.data.Dataset, test:
     history = model.fit(train, validation_data=val, epochs=epochs, shuffle=False, verbose=0,
                         callbacks=[stop, progress.epochs(epochs, label)])
     ran = len(history.history["loss"])
-    conv = convergence.from_history(history, monitor="val_loss", budget=f"{ran} of at most {epochs} epochs")
-    conv["rule"] = "val_loss (what early stopping watches): " + conv["rule"]
-    if stop.stopped_epoch > 0:
-        conv |= {"converged": True, "estimate": "",
-                 "rule": f"early stopping fired: val_loss did not improve for {PATIENCE} epochs"}
+    conv = convergence.from_early_stopping(history, stop, patience=PATIENCE, epochs=epochs)
     return float(model.evaluate(test, verbose=0)[1]), ran, conv
 
 
