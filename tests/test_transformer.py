@@ -132,7 +132,18 @@ def test_tatoeba_parser_keeps_text_and_strips_bom():
 
 
 def test_opencc_converts_to_simplified():
-    assert list(tatoeba._simplified(("北京冬奧會", "我們試試看！"))) == ["北京冬奥会", "我们试试看！"]
+    assert list(tatoeba.to_simplified(("北京冬奧會", "我們試試看！"))) == ["北京冬奥会", "我们试试看！"]
+
+
+def test_simplified_text_is_kept_in_the_data_cache(tmp_path, monkeypatch):
+    import numpy as np
+
+    monkeypatch.setenv("REPRO_DATA_DIR", str(tmp_path))
+    zh = ["北京冬奧會", "我們試試看！"]
+    blob = np.frombuffer("".join(zh).encode(), dtype=np.uint8)
+    first = tatoeba._simplified(blob, zh)
+    (cached,) = tmp_path.glob("tatoeba-zh-simplified-*.npy")
+    assert list(first) == ["北京冬奥会", "我们试试看！"] and list(np.load(cached)) == list(first)
 
 
 def test_tokenizers_and_vocab():

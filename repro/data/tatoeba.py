@@ -84,19 +84,24 @@ register(Dataset(
 ))
 
 
-def _simplified(zh_utf8: np.ndarray, zh: list[str]) -> np.ndarray:
-    """OpenCC's t2s of every sentence, kept in the data cache in a file keyed by the text and the
-    OpenCC version (the conversion takes seconds; runs in other processes reuse the file)."""
-    import importlib.metadata
-
+def to_simplified(sentences) -> np.ndarray:
+    """OpenCC's ``t2s`` of every sentence."""
     import opencc   # a dependency of the suite; imported here so the data layer loads without it
+
+    convert = opencc.OpenCC("t2s").convert
+    return np.array([convert(s) for s in sentences], dtype=str)
+
+
+def _simplified(zh_utf8: np.ndarray, zh: list[str]) -> np.ndarray:
+    """``to_simplified(zh)``, kept in the data cache in a file keyed by the text and the OpenCC version
+    (the conversion takes seconds; runs in other processes reuse the file)."""
+    import importlib.metadata
 
     key = hashlib.sha256(zh_utf8.tobytes() + importlib.metadata.version("opencc").encode()).hexdigest()[:16]
     path = cache_dir() / f"tatoeba-zh-simplified-{key}.npy"
     if path.exists():
         return np.load(path)
-    convert = opencc.OpenCC("t2s").convert
-    out = np.array([convert(s) for s in zh], dtype=str)
+    out = to_simplified(zh)
     buf = io.BytesIO()
     np.save(buf, out)
     write_atomic(path, buf.getvalue())
