@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from repro.experiments import gradients, optimizers as race
+from repro.experiments import gradients
 from repro.models.mlp import deep_mlp, plain_or_residual
 from repro.optim import chapter_optimizers as co
 
@@ -134,18 +134,3 @@ def test_plain_and_residual_pairs_have_the_same_weights():
     assert sum(isinstance(layer, keras.layers.Dense) for layer in res.layers) == 8
     with pytest.raises(ValueError):
         plain_or_residual(7, 16, residual=True)
-
-
-def test_race_helpers():
-    assert race._steps_to(np.array([3.0, 2.0, 0.5, 0.1]), 0.6, 99) == 2
-    assert race._steps_to(np.array([3.0, 2.0]), 0.6, 99) == 99
-    zigzag = np.array([[0, 0], [1, 0], [0, 0], [1, 0], [0, 0]], dtype=float)
-    straight = np.array([[0, 0], [1, 0], [2, 0], [3, 0]], dtype=float)
-    assert race._oscillation(zigzag, 4) == 1.0 and race._oscillation(straight, 3) == 0.0
-    w = np.array([[1.0, 1.0], [-1.2, 1.0]], dtype="float32")
-    np.testing.assert_allclose(np.asarray(race.rosenbrock(w)), [0.0, 24.2], rtol=1e-5)
-    # the analytic gradients are the surfaces' gradients (finite differences)
-    for f, grad in ((race.rosenbrock, race.rosenbrock_grad), (race.saddle, race.saddle_grad)):
-        p = np.array([[0.3, -0.7]], dtype="float64")
-        num = [(f(p + h) - f(p - h)) / 2e-6 for h in (np.array([[1e-6, 0]]), np.array([[0, 1e-6]]))]
-        np.testing.assert_allclose(np.asarray(grad(p))[0], np.ravel(num), rtol=1e-4)

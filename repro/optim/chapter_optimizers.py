@@ -112,6 +112,10 @@ class ChapterNesterov(_Chapter):
         self.assign_sub(w, g)
         self.assign(variable, w + self.beta * g)     # the next look-ahead point w_pre(τ+1)
 
+    def iterate(self, variable: Any) -> Any:
+        """The iterate w(τ) (the model's variable holds the look-ahead point w_pre)."""
+        return ops.where(ops.greater(self.iterations, 0), self._slot("w", variable), variable)
+
     def finalize_variable_values(self, var_list):
         if self.built and int(self.iterations.numpy()) > 0:
             for v in var_list:
@@ -253,6 +257,39 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "adadelta": {"cls": ChapterAdadelta, "kwargs": {"rho": 0.95}},
     "adam": {"cls": ChapterAdam, "kwargs": {"learning_rate": 0.001}},
 }
+
+
+# The standard (published) algorithms, as the chapter classes set to the published conventions;
+# tests/test_optimizers.py checks each against Keras' built-in with the same settings:
+# SGD; heavy-ball momentum with the velocity starting at 0 (Polyak 1964, Sutskever et al. 2013;
+# Keras SGD(momentum)); NAG with the look-ahead along the momentum step, w − αg (Sutskever et al.
+# 2013; Keras SGD(nesterov=True)); Adagrad with the sum starting at 0 (Duchi et al. 2011); RMSprop
+# with ρ = 0.9 (Tieleman & Hinton 2012); Adadelta without a learning rate (Zeiler 2012, ρ = 0.95);
+# Adam (Kingma & Ba 2015, Algorithm 1). ε = 1e-7 (Keras' default) where the rule has one.
+STANDARD: dict[str, Any] = {
+    "sgd": lambda lr, scale: ChapterSGD(lr, lr_scale=scale, name="sgd"),
+    "momentum": lambda lr, scale: ChapterMomentum(lr, 0.9, first="scaled", lr_scale=scale, name="momentum"),
+    "nesterov": lambda lr, scale: ChapterNesterov(lr, 0.9, beta=-0.9, lr_scale=scale, name="nesterov"),
+    "adagrad": lambda lr, scale: ChapterAdagrad(lr, lr_scale=scale, name="adagrad"),
+    "rmsprop": lambda lr, scale: ChapterRMSprop(lr, 0.9, lr_scale=scale, name="rmsprop"),
+    "adadelta": lambda eps, scale: ChapterAdadelta(rho=0.95, epsilon=eps, lr_scale=scale, name="adadelta"),
+    "adam": lambda lr, scale: ChapterAdam(lr, lr_scale=scale, name="adam"),
+}
+# The chapter's two rules that are not the standard ones, as written (OPT-FORMULAS).
+LITERAL: dict[str, Any] = {
+    "momentum": lambda lr, scale: ChapterMomentum(lr, 0.9, first="gradient", lr_scale=scale, name="momentum_literal"),
+    "nesterov": lambda lr, scale: ChapterNesterov(lr, 0.9, beta=0.9, lr_scale=scale, name="nesterov_literal"),
+}
+
+
+def on_grid(builder: Any, knobs: Any, shape: tuple[int, ...]) -> keras.optimizers.Optimizer:
+    """One optimizer whose rows run a grid of its knob side by side: row i of every variable (the
+    variables' first axis) uses knobs[i]. The knob is η, or ε for Adadelta (its only setting:
+    lr_scale multiplies ε by scale², so scale = sqrt(ε_i / ε_base) with ε_base = 1)."""
+    knobs = np.asarray(knobs, dtype="float64")
+    if builder is STANDARD["adadelta"]:
+        return builder(1.0, np.sqrt(knobs).reshape(shape).astype("float32"))
+    return builder(1.0, knobs.reshape(shape).astype("float32"))
 
 
 def make(name: str, multiplier: float = 1.0, lr_scale: Any = None) -> keras.optimizers.Optimizer:

@@ -1,0 +1,147 @@
+"""OPT-*: the standard forms are Keras' built-ins, a grid trained side by side is G independent runs,
+and the race's measurements (steps to a target, reversals, path ratio, the quadratic) measure what
+they say, on tiny inputs made here."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from repro.experiments import optimizers as race
+from repro.optim import chapter_optimizers as co
+
+STEPS = 25
+
+
+def _grads(scale: float = 1.0, size: int = 12, seed: int = 5):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=size).astype("float32"), (scale * rng.normal(size=(STEPS, size))).astype("float32")
+
+
+KERAS_STANDARD = {
+    "sgd": (0.05, lambda: keras.optimizers.SGD(0.05)),
+    "momentum": (0.05, lambda: keras.optimizers.SGD(0.05, momentum=0.9)),
+    "nesterov": (0.05, lambda: keras.optimizers.SGD(0.05, momentum=0.9, nesterov=True)),
+    "adagrad": (0.05, lambda: keras.optimizers.Adagrad(0.05, initial_accumulator_value=0.0, epsilon=1e-7)),
+    "rmsprop": (0.01, lambda: keras.optimizers.RMSprop(0.01, rho=0.9)),
+    "adadelta": (1e-6, lambda: keras.optimizers.Adadelta(learning_rate=1.0, rho=0.95, epsilon=1e-6)),
+    "adam": (0.01, lambda: keras.optimizers.Adam(0.01)),
+}
+
+
+@pytest.mark.parametrize("name", list(co.STANDARD))
+def test_standard_forms_are_keras_builtins(name):
+    start, grads = _grads()
+    knob, make_keras = KERAS_STANDARD[name]
+    ours = co._trajectory(co.STANDARD[name](knob, None), start, grads)
+    theirs = co._trajectory(make_keras(), start, grads)
+    np.testing.assert_allclose(ours, theirs, atol=2e-6, rtol=1e-5)
+
+
+def test_literal_forms_differ_from_standard():
+    start, grads = _grads()
+    for name in co.LITERAL:
+        lit = co._trajectory(co.LITERAL[name](0.05, None), start, grads)
+        std = co._trajectory(co.STANDARD[name](0.05, None), start, grads)
+        assert np.max(np.abs(lit - std)) > 1e-2, name
+    # the literal momentum's first step is the raw gradient
+    lit = co._trajectory(co.LITERAL["momentum"](0.05, None), start, grads)
+    np.testing.assert_allclose(lit[0], start - grads[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["sgd", "nesterov", "adadelta", "adam"])
+def test_grid_rows_are_independent_runs(name):
+    knobs = [1e-6, 1e-4, 1e-2] if name == "adadelta" else [0.001, 0.01, 0.1]
+    rng = np.random.default_rng(0)
+    start = np.repeat(rng.normal(size=(1, 2)), 3, axis=0).astype("float32")
+    grads = rng.normal(size=(10, 3, 2)).astype("float32")
+    batched = co._trajectory(co.on_grid(co.STANDARD[name], knobs, (3, 1)), start, grads)
+    for j, k in enumerate(knobs):
+        single = co._trajectory(co.STANDARD[name](k, None), start[j], grads[:, j])
+        np.testing.assert_allclose(batched[:, j], single, rtol=1e-4, atol=1e-6)
+
+
+def test_nesterov_iterate_is_w_not_the_look_ahead_point():
+    opt = co.STANDARD["nesterov"](0.1, None)
+    v = keras.Variable(np.array([1.0, -1.0], "float32"))
+    w, g = np.array([1.0, -1.0]), np.zeros(2)
+    for _ in range(5):
+        pre = w - 0.9 * g                                 # the standard look-ahead, E = |w|²/2
+        opt.apply_gradients([(keras.ops.convert_to_tensor(v.numpy()), v)])
+        g = 0.9 * g + 0.1 * pre
+        w = w - g
+        np.testing.assert_allclose(np.asarray(opt.iterate(v)), w, rtol=1e-5)
+        np.testing.assert_allclose(v.numpy(), w - 0.9 * g, rtol=1e-5)
+
+
+def test_stack_rows_train_as_separate_networks():
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 784)).astype("float32")
+    y = (np.arange(40) % 10).astype("int32")
+    two = race._Stack(2, 8, seed=3)
+    step2, eval2 = race._trainer(two, co.on_grid(co.STANDARD["adam"], [0.001, 0.01], (2, 1, 1)), track=True)
+    singles = []
+    for lr in (0.001, 0.01):
+        one = race._Stack(1, 8, seed=3)
+        singles.append((one, *race._trainer(one, co.on_grid(co.STANDARD["adam"], [lr], (1, 1, 1)))))
+    for s in range(0, 40, 10):
+        loss2, dot = step2(x[s:s + 10], y[s:s + 10])
+        for j, (_, step1, _) in enumerate(singles):
+            np.testing.assert_allclose(np.asarray(loss2)[j], np.asarray(step1(x[s:s + 10], y[s:s + 10]))[0], rtol=1e-4)
+    l2, a2 = eval2(x, y)
+    for j, (_, _, eval1) in enumerate(singles):
+        np.testing.assert_allclose(np.asarray(l2)[j], np.asarray(eval1(x, y)[0])[0], rtol=1e-4)
+    assert np.asarray(dot).shape == (2,)
+
+
+def test_reversals_count_zigzags_of_sgd_and_not_of_heavy_momentum():
+    rng = np.random.default_rng(1)
+    x = rng.random((64, 784)).astype("float32")
+    y = rng.integers(0, 10, 64).astype("int32")
+    xte, yte = x[:16], y[:16]
+    sgd = race._train_grid(co.STANDARD["sgd"], [0.1], x, y, xte, yte, seed=0, hidden=8, batch_size=1, epochs=1)
+    mom = race._train_grid(co.STANDARD["momentum"], [0.001], x, y, xte, yte, seed=0, hidden=8, batch_size=1, epochs=1)
+    # single-sample gradients point all over the place; a velocity with α = 0.9 keeps its direction
+    assert sgd["reversal"][0] > mom["reversal"][0]
+    assert sgd["losses"].shape == (64, 1) and sgd["acc"].shape == (1,)
+
+
+def test_quadratic_is_ill_conditioned_and_its_start_is_drawn_per_seed():
+    h, s0 = race.quadratic(0)
+    ev = np.sort(np.linalg.eigvalsh(h.astype("float64")))
+    np.testing.assert_allclose(ev, [1.0, 100.0], rtol=1e-5)
+    assert abs(h[0, 1]) > 1                              # not axis-aligned
+    _, s1 = race.quadratic(1)
+    assert not np.allclose(s0, s1)
+    np.testing.assert_allclose(race.quad_value(h, s0), 0.5 * s0 @ h.astype("float64") @ s0, rtol=1e-6)
+
+
+def test_gradient_descent_on_the_quadratic_matches_the_closed_form():
+    h, s0 = race.quadratic(2)
+    eta = 0.015
+    q = race._quad_grid(co.STANDARD["sgd"], [eta], h, s0, 50, 1e-6)
+    w = s0.astype("float64")
+    for _ in range(50):
+        w = w - eta * h.astype("float64") @ w
+    np.testing.assert_allclose(q["traj"][-1, 0], w, rtol=1e-3, atol=1e-6)
+
+
+def test_race_helpers():
+    assert race._steps_to(np.array([3.0, 2.0, 0.5, 0.1]), 0.6, 99) == 2
+    assert race._steps_to(np.array([3.0, 2.0]), 0.6, 99) == 99
+    zigzag = np.array([[0, 0], [1, 0], [0, 0], [1, 0], [0, 0]], dtype=float)
+    straight = np.array([[0, 0], [1, 0], [2, 0], [3, 0]], dtype=float)
+    assert race._oscillation(zigzag, 4) == 1.0 and race._oscillation(straight, 3) == 0.0
+    assert race._path_ratio(straight, 3) == pytest.approx(1.0)
+    assert race._path_ratio(np.array([[0, 0], [2, 0], [1, 0]], float), 2) == pytest.approx(3.0)
+    sm = race._smooth(np.array([[1.0], [3.0], [5.0], [7.0]]), 2)
+    np.testing.assert_allclose(sm[:, 0], [2.0, 4.0, 6.0])
+    assert race._finite([np.nan, np.inf, 1.0]).tolist() == [race.BIG, race.BIG, 1.0]
+
+
+def test_time_steps_are_positive_and_per_batch_size():
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 784)).astype("float32")
+    y = rng.integers(0, 10, 64).astype("int32")
+    t = race._time_steps(x, y, {"one": 1, "all": 64}, hidden=8, seed=0, steps=3, repeats=2)
+    assert set(t) == {"one", "all"} and all(v > 0 for v in t.values())
