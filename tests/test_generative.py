@@ -206,15 +206,6 @@ def test_scorer_and_cgan_end_to_end(tiny_mnist, tmp_path):
         gans.cgan_mnist(seed=0, archs=["resnet"])
 
 
-def test_gan_mixtures_reports_what_the_three_claims_judge():
-    kw = dict(seed=0, steps=4, batch_size=16, hidden=[8], samples=100, checks=2)
-    r = gans.gan_mixtures(**kw)
-    for loss in gans.LOSSES:
-        assert 0 <= r.metrics[f"{loss}_modes_grid25"] <= 25 and 0 <= r.metrics[f"{loss}_hq_share_ring8"] <= 1
-        assert -1 <= r.metrics[f"{loss}_loss_quality_corr"] <= 1
-    assert set(r.artifacts) == {"samples_ring8.png", "samples_grid25.png"}
-
-
 def test_suite_file_loads_and_names_existing_metrics():
     s = suite.load(Path(__file__).resolve().parents[1] / "suites" / "generative.yaml")
     assert [c.id for c in s.claims] == ["AE-RECON", "AE-ANOMALY", "AE-NOTGEN", "VAE-LOSS", "GAN-DSTAR",
@@ -222,7 +213,8 @@ def test_suite_file_loads_and_names_existing_metrics():
                                         "GAN-VALUE"]
     mixtures = [c for c in s.claims if any(s.run(r).experiment == "gan_mixtures" for r in c.runs)]
     assert [c.id for c in mixtures] == ["GAN-COLLAPSE", "GAN-LSGAN", "GAN-WGAN"]
-    assert {c.runs for c in mixtures} == {("mixtures",)}     # one shared run, executed once per seed
+    # one run per loss: each claim's convergence gate sees only the GANs it compares
+    assert [c.runs for c in mixtures] == [("mix_minimax",), ("mix_lsgan", "mix_nonsat"), ("mix_wgan_gp", "mix_nonsat")]
     for rid in ("ae_vae", "cgan", "dcgan"):                  # the scorer is a run they load, not a cache
         assert s.run(rid).uses == {"scorer_dir": "scorer"}
 
