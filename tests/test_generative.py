@@ -178,8 +178,9 @@ def tiny_mnist(monkeypatch):
 
 
 def test_ae_code_sizes_reports_every_code(tiny_mnist):
-    r = autoencoders.ae_code_sizes(seed=0, codes=[2, 16], train_size=300, test_size=100, epochs=1)
-    assert set(r.metrics) >= {"ae_mse_code2", "ae_mse_code16", "pca_mse_code2", "ae_r2_code16"}
+    r = autoencoders.ae_code_sizes(seed=0, codes=[2, 16], train_size=300, val_size=100, test_size=100, max_epochs=2)
+    assert set(r.metrics) >= {"ae_mse_code2", "ae_mse_code16", "pca_mse_code2", "ae_r2_code16", "ae_epochs_code2"}
+    assert set(r.convergence) == {"ae_code2", "ae_code16"}                    # each AE's early-stopping verdict
     assert r.metrics["pca_mse_code16"] < r.metrics["pca_mse_code2"]           # more components, less error
     assert r.artifacts["reconstructions.png"][:4] == b"\x89PNG"
 
@@ -226,9 +227,10 @@ def test_ae_anomaly_end_to_end_flags_a_planted_ecg_anomaly(tiny_mnist, monkeypat
     label[2500:2600] = 1
     ecg[2500:2600] = np.random.default_rng(0).normal(0, 2, 100)           # noise where a beat should be
     monkeypatch.setattr(data, "load_mitdb", lambda: (ecg, label))
-    r = autoencoders.ae_anomaly(seed=0, digits=[0, 1], epochs=1, test_size=200, ecg_train_end=2000,
-                                ecg_window=32, ecg_epochs=3)
+    r = autoencoders.ae_anomaly(seed=0, digits=[0, 1], train_per_digit=40, val_per_digit=20, max_epochs=2,
+                                test_size=200, ecg_train_end=1500, ecg_val_end=2000, ecg_window=32, ecg_max_epochs=3)
     assert r.metrics["ecg_auc"] > 0.9 and r.metrics["ecg_test_anomalous"] == 100
+    assert r.metrics["ecg_test_events"] == 1 and r.stderr["mnist_mean_auc"] > 0
     assert len(r.metrics["mnist_auc_by_digit"]) == 2
     assert r.artifacts["mnist_auc_by_digit.csv"].decode().splitlines()[0].startswith("normal_digit,roc_auc")
 
