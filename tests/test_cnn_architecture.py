@@ -95,7 +95,7 @@ def test_conv_channels():
 # ---- pooling and depth ----------------------------------------------------------------------
 
 def test_pooling_shapes_and_shift_similarity_synthetic():
-    r = ca.pooling_shape_invariance(seed=0, images="synthetic", n_images=32)
+    r = ca.pooling_shape_invariance(seed=0, images="synthetic", n_images=32, train_size=0)
     m = r.metrics
     assert m["pool2_output"] == [14, 14, 6] and m["pool2_outputs"][-1] == [3, 3, 3]
     assert m["pool2_halves_each_side"]
@@ -105,7 +105,24 @@ def test_pooling_shapes_and_shift_similarity_synthetic():
         assert 0 < m[f"cos_nopool_shift{s}"] < 1
         assert m[f"cos_maxpool_shift{s}"] > m[f"cos_nopool_shift{s}"]
     assert m["cos_nopool_shift2"] < m["cos_nopool_shift1"]
+    assert m["decim_output"] == [16, 16, 16] and "trained_cos_maxpool_shift1" not in m
     assert r.artifacts["pool_shift_similarity.png"].startswith(PNG)
+
+
+def test_decimation_is_a_stride_two_convolution_with_the_same_filters():
+    """The control keeps every second row and column: what a stride-2 'valid' convolution gives."""
+    inp = keras.Input((12, 12, 1))
+    conv = layers.Conv2D(3, 3, activation="relu")
+    feat = conv(inp)
+    readouts = ca._readouts(inp, feat)
+    strided = layers.Conv2D(3, 3, strides=2, activation="relu")
+    strided.build((None, 12, 12, 1))
+    strided.set_weights(conv.get_weights())
+    x = np.random.default_rng(0).normal(size=(2, 12, 12, 1)).astype("float32")
+    full, mx, av, dec = readouts.predict(x, verbose=0)
+    np.testing.assert_allclose(dec, strided(x).numpy(), atol=1e-6)
+    assert mx.shape == av.shape == dec.shape == (2, 5, 5, 3)
+    assert np.all(mx >= dec - 1e-7)           # the max of a 2x2 field is at least its top-left entry
 
 
 def test_pooling_on_real_mnist_when_available():
@@ -114,8 +131,12 @@ def test_pooling_on_real_mnist_when_available():
         data.load_mnist(train_size=0, test_size=10)
     except Exception as e:  # noqa: BLE001  the data layer is tested elsewhere
         pytest.skip(f"MNIST not available here: {e}")
-    m = ca.pooling_shape_invariance(seed=0, images="mnist", n_images=32).metrics
+    m = ca.pooling_shape_invariance(seed=0, images="mnist", n_images=32, train_size=1000, train_epochs=1).metrics
     assert m["cos_maxpool_shift1"] > m["cos_nopool_shift1"]
+    assert 0.5 < m["trained_accuracy"] <= 1.0                 # 1,000 digits, one epoch: it learns something
+    for prefix in ("", "trained_"):
+        for s in (1, 2):
+            assert 0 < m[f"{prefix}cos_decim_shift{s}"] < 1 and 0 < m[f"{prefix}cos_maxpool_shift{s}"] <= 1
 
 
 def test_receptive_field_measurement_matches_recurrence():
@@ -151,6 +172,10 @@ def test_alexnet_census():
     assert m["conv_outputs"][0] == [55, 55, 96] and m["conv_outputs"][-1] == [13, 13, 256]
     assert m["total_params"] == 62_378_344 == sum(row[3] for row in m["layers"])
     assert m["total_params_two_gpu"] == 60_965_224
+    # the paper's Figure 2, both GPUs' halves together, and the products of those shapes
+    assert m["layer_output_shapes"] == [[55, 55, 96], [27, 27, 256], [13, 13, 384], [13, 13, 384],
+                                        [13, 13, 256], [4096], [4096], [1000]]
+    assert m["neurons_per_layer"] == [290_400, 186_624, 64_896, 64_896, 43_264, 4096, 4096, 1000]
 
 
 def test_alexnet_two_gpu_variant_groups_three_layers():

@@ -120,21 +120,21 @@ def test_a_data_bug_training_labels_shifted_by_one_class(copy, baseline):
     plant(copy, "repro/data/mnist.py",
           'out.append((arrays[f"x_{split}"][pick], arrays[f"y_{split}"][pick]))',
           'out.append((arrays[f"x_{split}"][pick], (arrays[f"y_{split}"][pick] + (split == "train")) % 10))')
-    assert_caught(gate(copy, baseline[0]["machine"], "LENET-MNIST"), "LENET-MNIST", "test_error")
+    assert_caught(gate(copy, baseline[0]["machine"], "LENET-MNIST"), "LENET-MNIST", "lenet_mnist.test_error")
 
 
 def test_a_model_bug_the_output_layer_loses_its_softmax(copy, baseline):
     plant(copy, "repro/models/lenet.py",
           'layers.Dense(num_classes, activation="softmax", name="output")',
           'layers.Dense(num_classes, activation=None, name="output")')
-    assert_caught(gate(copy, baseline[0]["machine"], "LENET-MNIST"), "LENET-MNIST", "test_error")
+    assert_caught(gate(copy, baseline[0]["machine"], "LENET-MNIST"), "LENET-MNIST", "lenet_mnist.test_error")
 
 
 def test_an_optimizer_bug_learning_rate_times_100(copy, baseline):
     plant(copy, "repro/experiments/lenet_mnist.py",
           "CosineDecay(learning_rate, decay_steps=steps",
           "CosineDecay(learning_rate * 100, decay_steps=steps")
-    assert_caught(gate(copy, baseline[0]["machine"], "LENET-MNIST"), "LENET-MNIST", "test_error")
+    assert_caught(gate(copy, baseline[0]["machine"], "LENET-MNIST"), "LENET-MNIST", "lenet_mnist.test_error")
 
 
 def test_a_structural_bug_same_padding_lost_in_a_shape_census(copy, baseline):
