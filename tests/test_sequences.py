@@ -193,12 +193,48 @@ def test_recurrent_experiments_run_tiny():
     assert bptt.metrics["chain_rule_rel_error"] < 1e-3
     assert bptt.metrics["rnn_scaled_spectral_norm"] == pytest.approx(2.0, rel=1e-4)
     assert bptt.metrics["rnn_init_spectral_norm"] == pytest.approx(1.0, rel=1e-4)
-    add = recurrent.adding_problem_lengths(seed=0, lengths=[6, 4], units=4, max_steps=4, check_every=2,
-                                           train_size=64, test_size=32)
+    add = recurrent.adding_problem_lengths(seed=0, lengths=[6, 4], rates=[1e-3, 1e-2], units=4, max_steps=[4, 6],
+                                           check_every=2, val_size=16, test_size=32, tune_every_length=False,
+                                           jit=False)
     m = add.metrics
-    assert m["longest_length"] == 6 and m["rnn_steps_T4"] == 4
-    assert m["lstm_mse_longest"] == m["lstm_mse_T6"] and m["lstm_longest_solved"] in (0, 4, 6)
+    assert m["longest_length"] == 6 and m["shortest_length"] == 4
+    assert m["steps_T4"] == 4 and m["steps_T6"] == 6                  # per-length budgets, in sorted order
+    assert m["lstm_mse_longest"] == m["lstm_mse_T6"] and m["gru_mse_shortest"] == m["gru_mse_T4"]
+    assert m["lstm_longest_solved"] in (0, 4, 6) and m["rnn_rate_T6"] == m["rnn_rate_T4"]  # kept from T=4
     assert 0.05 < m["baseline_mse_longest"] < 0.4
+    assert set(add.convergence) == {f"{k}_T{t}" for k in ("rnn", "lstm", "gru") for t in (4, 6)}
+    assert add.stderr["lstm_mse_longest"] > 0
+    with pytest.raises(ValueError, match="one budget per length"):
+        recurrent.adding_problem_lengths(seed=0, lengths=[6, 4], max_steps=[4])
+
+
+def test_parallel_cells_compute_what_separate_layers_compute():
+    """One time loop over independent cells = one RNN layer per cell with the same weights."""
+    keras.utils.set_random_seed(0)
+    x, _ = recurrent.adding_problem(5, 9, np.random.default_rng(0))
+    cells = [recurrent.CELLS[k](3) for k in ("rnn", "lstm", "gru")]
+    joint = keras.layers.RNN(recurrent.ParallelCells(cells))
+    out = joint(x).numpy()
+    assert out.shape == (5, 9)
+    for j, (kind, cell) in enumerate(zip(("rnn", "lstm", "gru"), cells)):
+        alone = recurrent.LAYERS[kind](3)
+        alone.build((None, 9, 2))
+        for w, v in zip(alone.weights, cell.weights):
+            w.assign(v)
+        np.testing.assert_allclose(alone(x).numpy(), out[:, 3 * j:3 * j + 3], rtol=1e-5, atol=1e-6)
+
+
+def test_adding_grid_models_learn_independently_with_their_own_rates():
+    """A model's weights move only with its own loss and rate: at rate 0 a model stays where it began."""
+    r = recurrent.train_adding_grid(5, [("lstm", 0.0), ("lstm", 0.01), ("rnn", 0.01)], seed=0, units=4,
+                                    batch_size=16, max_steps=20, check_every=10, clipnorm=1.0,
+                                    val_size=64, test_size=64, jit=False)
+    assert r["steps"] == 20 and set(r["kinds"]) == {"lstm", "rnn"}
+    lstm = r["kinds"]["lstm"]
+    assert set(lstm["rates_val"]) == {0.0, 0.01}
+    frozen = lstm["rates_val"][0.0]          # its validation MSE never changes: a flat curve
+    assert lstm["rates_val"][0.01] != frozen
+    assert 0.0 < lstm["test_mse"] and lstm["test_mse_se"] > 0 and lstm["solved_at"] in (0, 10, 20)
 
 
 # ---------------------------------------------------------------------------------- CONV1D-TEXT

@@ -1,15 +1,24 @@
 """LSTM-STOCK: next-day direction of real daily prices, SimpleRNN vs LSTM vs two naive baselines.
 
 Claim (7.4, 性能优势): "股票预测任务中，LSTM平均正确率（0.65）高于传统RNN（0.61）".
-The chapter gives neither the data nor the task, so this takes the usual reading: from the last
-``window`` daily log returns, predict whether tomorrow's close is above today's. Per series the
-samples are split by date (train, then validation for early stopping, then test: no look-ahead),
-the returns are standardised with the training period's mean and standard deviation only, and
-each seed trains one SimpleRNN and one LSTM of the same width on every series. The accuracies are
-averaged over the series (the chapter's "平均正确率") and set beside the majority class of the
-training period and "tomorrow moves like today". The test period is fixed by design (the last days
-of each series: no look-ahead), so seeds vary only initialisation and batch order; the test-day
-sampling enters as each accuracy's binomial standard error over the test days (``Result.stderr``).
+The chapter gives neither the data nor the task. The task tested here: from the last ``window``
+(20, a trading month) daily log returns of one series, predict whether its next close is above
+its last one (next-day up / not up), for six real daily series: the adjusted closes of AAPL, IBM,
+MSFT (2000-2013) and GOOG (2004-2013), and the S&P 500 and NASDAQ Composite indices (1999-2018);
+"accuracy" is the share of test days whose direction is predicted right, averaged over the six
+series (the chapter's "平均正确率"). Per series the samples are split by date (train, then
+validation for early stopping, then test: no look-ahead), the returns are standardised with the
+training period's mean and standard deviation only, and each seed trains one SimpleRNN and one
+LSTM of the same width on every series.
+
+Two naive predictors stand beside them: the training period's majority direction, and "tomorrow
+moves like today" (persistence). A direction model is only worth comparing if it beats both
+(the suite's precondition): on a series that is close to a random walk both recurrent nets sit at
+chance and an LSTM-vs-RNN difference there says nothing about the claim. The test period is fixed
+by design (the last days of each series), so seeds vary only initialisation and batch order; the
+test-day sampling enters as each accuracy's binomial standard error over the test days
+(``Result.stderr``), which the runner adds to the seed-to-seed spread, so every interval includes
+it (a paired difference adds both sides' errors).
 """
 from __future__ import annotations
 
@@ -84,7 +93,9 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
                     window: int = 20, units: int = 32, epochs: int = 30, batch_size: int = 64,
                     learning_rate: float = 1e-3, patience: int = 5, train_frac: float = 0.7,
                     val_frac: float = 0.1, max_days: int | None = None) -> Result:
-    """Test accuracy of next-day direction for SimpleRNN and LSTM, averaged over the series."""
+    """Test accuracy of next-day direction (up / not up) for SimpleRNN and LSTM from the last
+    ``window`` daily log returns, averaged over the series, beside the majority direction of the
+    training period and persistence (see the module docstring for the task and the regime)."""
     series = data.load_prices(list(tickers))
     per: dict[str, dict[str, float]] = {}
     converged: dict[str, dict] = {}
