@@ -170,8 +170,9 @@ def test_bucketed_batches_cover_every_pair_once_with_few_shapes():
 
 
 def test_scaled_dot_product_small():
-    m = attention.scaled_dot_product(seed=0, dims=(4, 64), queries=128, judge_dim=256).metrics
-    assert abs(m["scaled_score_variance"] - 1) < 0.2 and abs(m["unscaled_variance_over_dk"] - 1) < 0.2
+    m = attention.scaled_dot_product(seed=0, dims=(4, 64), queries=128, judge_dim=256, train_dims=(16,), steps=5,
+                                     learning_rates=(1e-3,), evals=2, test_size=50).metrics
+    assert abs(m["scaled_score_variance"] - 1) < 0.2 and abs(m["unscaled_score_variance"] / 256 - 1) < 0.2
     assert m["unscaled_entropy"] < m["scaled_entropy"] <= math.log(32)
     assert m["fp16_unscaled_naive_exp_overflows"] and not m["fp16_scaled_naive_exp_overflows"]
 

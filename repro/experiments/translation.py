@@ -26,7 +26,7 @@ import tensorflow as tf
 
 from repro import data, plots, progress
 from repro.kerasutil import fresh
-from repro.models.transformer import (EOS, PAD, SOS, UNK, LSTMSeq2Seq, Transformer,
+from repro.models.transformer import (EOS, PAD, SOS, UNK, AttentionLSTMSeq2Seq, LSTMSeq2Seq, Transformer,
                                       WarmupInverseSqrt, beam_decode, greedy_decode)
 from repro.registry import Result, experiment
 
@@ -68,8 +68,13 @@ class Vocab:
 
 
 def prepare(seed: int, max_src: int, max_tgt: int, test_sentences: int, train_pairs: int | None,
-            min_count: int) -> dict:
-    """Tokenised, length-filtered pairs, split by unique English sentence; id arrays and vocabularies."""
+            min_count: int, val_sentences: int = 0) -> dict:
+    """Tokenised, length-filtered pairs, split by unique English sentence (test, validation, train);
+    id arrays and vocabularies. Each test English sentence appears once, with every Chinese
+    translation the file holds for it as its references (``zh_refs_te``; ``zh_te`` is the first).
+    The Chinese side is de-duplicated too: a training pair whose Chinese sentence is a reference of a
+    test or validation sentence is dropped (Tatoeba links one Chinese sentence to several English
+    paraphrases, so splitting by English alone leaks test targets into training)."""
     zh, en = data.load_tatoeba()
     src_tok = [tokenize_en(s) for s in en]
     tgt_tok = [tokenize_zh(s) for s in zh]
@@ -78,19 +83,30 @@ def prepare(seed: int, max_src: int, max_tgt: int, test_sentences: int, train_pa
     unique_en = np.unique(en[keep])
     rng.shuffle(unique_en)
     test_en = set(unique_en[:test_sentences].tolist())
-    is_test = np.array([e in test_en for e in en]) & keep
-    train_idx = np.flatnonzero(keep & ~is_test)
+    val_en = set(unique_en[test_sentences:test_sentences + val_sentences].tolist())
+    is_test = np.array([e in test_en for e in en])
+    is_val = np.array([e in val_en for e in en])
+    held_zh = set(zh[is_test | is_val].tolist())
+    leak = np.array([z in held_zh for z in zh]) & ~is_test & ~is_val & keep
+    train_idx = np.flatnonzero(keep & ~is_test & ~is_val & ~leak)
     rng.shuffle(train_idx)
     if train_pairs is not None:
         train_idx = train_idx[:train_pairs]
     first: dict[str, int] = {}
+    refs: dict[str, list[str]] = {}
     for i in np.flatnonzero(is_test):
-        first.setdefault(en[i], int(i))
-    test_idx = np.array(sorted(first.values()))
+        if keep[i]:
+            first.setdefault(en[i], int(i))
+        if zh[i] not in refs.setdefault(en[i], []):
+            refs[en[i]].append(str(zh[i]))
+    test_idx = np.array(sorted(first.values()), dtype=int)
+    val_idx = np.flatnonzero(is_val & keep)
     src_v = Vocab([src_tok[i] for i in train_idx], min_count)
     tgt_v = Vocab([tgt_tok[i] for i in train_idx], min_count)
 
     def arrays(idx):
+        if len(idx) == 0:
+            return np.zeros((0, max_src), "int32"), np.zeros((0, max_tgt + 2), "int32")
         src = np.stack([src_v.encode(src_tok[i], max_src) for i in idx])
         tgt = np.stack([tgt_v.encode(["<sos>"] + tgt_tok[i] + ["<eos>"], max_tgt + 2) for i in idx])
         tgt[:, 0] = SOS
@@ -98,10 +114,12 @@ def prepare(seed: int, max_src: int, max_tgt: int, test_sentences: int, train_pa
             row[len(tgt_tok[i]) + 1] = EOS
         return src, tgt
 
-    (src_tr, tgt_tr), (src_te, _) = arrays(train_idx), arrays(test_idx)
+    (src_tr, tgt_tr), (src_te, _), (src_va, tgt_va) = arrays(train_idx), arrays(test_idx), arrays(val_idx)
     return {"src_v": src_v, "tgt_v": tgt_v, "src_tr": src_tr, "tgt_tr": tgt_tr, "src_te": src_te,
-            "en_te": en[test_idx], "zh_te": zh[test_idx], "max_src": max_src, "max_tgt": max_tgt,
-            "pairs_kept": int(keep.sum()), "pairs_total": len(en)}
+            "src_va": src_va, "tgt_va": tgt_va,
+            "en_te": en[test_idx], "zh_te": zh[test_idx], "zh_refs_te": [refs[e] for e in en[test_idx]],
+            "max_src": max_src, "max_tgt": max_tgt, "pairs_kept": int(keep.sum()), "pairs_total": len(en),
+            "train_pairs_dropped_zh_overlap": int(leak.sum())}
 
 
 def build(kind: str, d: dict, d_model: int, heads: int, ff: int, layers: int, lstm_units: int,
@@ -109,6 +127,9 @@ def build(kind: str, d: dict, d_model: int, heads: int, ff: int, layers: int, ls
     if kind == "transformer":
         model = Transformer(len(d["src_v"]), len(d["tgt_v"]), d_model=d_model, heads=heads, ff=ff,
                             layers=layers, dropout=dropout, max_len=max(d["max_src"], d["max_tgt"]) + 2)
+    elif kind == "lstm_attention":
+        model = AttentionLSTMSeq2Seq(len(d["src_v"]), len(d["tgt_v"]), embed_dim=d_model, units=lstm_units,
+                                     dropout=dropout)
     else:
         model = LSTMSeq2Seq(len(d["src_v"]), len(d["tgt_v"]), embed_dim=d_model, units=lstm_units,
                             dropout=dropout)
@@ -137,8 +158,14 @@ def bucketed_batches(src: np.ndarray, tgt: np.ndarray, batch_size: int, rng: np.
 
 
 def train(model: keras.Model, d: dict, seed: int, epochs: int, batch_size: int, learning_rate: float,
-          warmup: int, label: str) -> dict:
-    """Teacher forcing: input ⟨SOS⟩ y1..yn, target y1..yn ⟨EOS⟩; cross-entropy ignoring padding."""
+          warmup: int, label: str, patience: int | None = None) -> dict:
+    """Teacher forcing: input ⟨SOS⟩ y1..yn, target y1..yn ⟨EOS⟩; cross-entropy ignoring padding.
+    ``warmup`` > 0: linear warm-up and 1/√step decay (Vaswani et al.); 0: a constant rate. With
+    validation pairs, the validation loss is watched each epoch; with ``patience``, training stops
+    when it has not improved for that many epochs and the best weights are restored (at most
+    ``epochs``); convergence is judged on it."""
+    from repro import convergence
+
     src, tgt = d["src_tr"], d["tgt_tr"]
     rng = np.random.default_rng(seed)
 
@@ -147,16 +174,36 @@ def train(model: keras.Model, d: dict, seed: int, epochs: int, batch_size: int, 
             yield (s, t[:, :-1]), t[:, 1:]
 
     spec = tf.TensorSpec((None, None), tf.int32)
-    ds = tf.data.Dataset.from_generator(batches, output_signature=((spec, spec), spec)).prefetch(2)
-    model.compile(optimizer=keras.optimizers.Adam(WarmupInverseSqrt(learning_rate, warmup),
-                                                  beta_2=0.98, epsilon=1e-9, clipnorm=1.0),
+    sig = ((spec, spec), spec)
+    ds = tf.data.Dataset.from_generator(batches, output_signature=sig).prefetch(2)
+    has_val = len(d.get("src_va", [])) > 0
+    val = None
+    if has_val:
+        vb = bucketed_batches(d["src_va"], d["tgt_va"], 256, np.random.default_rng(0))
+        val = tf.data.Dataset.from_generator(lambda: (((s, t[:, :-1]), t[:, 1:]) for s, t in vb),
+                                             output_signature=sig)
+    rate = WarmupInverseSqrt(learning_rate, warmup) if warmup > 0 else learning_rate
+    model.compile(optimizer=keras.optimizers.Adam(rate, beta_2=0.98, epsilon=1e-9, clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD))
+    callbacks = [progress.epochs(epochs, label)]
+    stop = None
+    if has_val and patience:
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
+        callbacks.append(stop)
     t0 = time.perf_counter()
-    hist = model.fit(ds, epochs=epochs, verbose=0, callbacks=[progress.epochs(epochs, label)])
+    hist = model.fit(ds, epochs=epochs, verbose=0, validation_data=val, callbacks=callbacks)
     seconds = time.perf_counter() - t0
-    tokens = int(np.sum(tgt[:, 1:] != PAD)) * epochs
-    return {"loss": float(hist.history["loss"][-1]), "seconds": seconds, "tokens_per_s": tokens / seconds,
-            "loss_curve": [float(x) for x in hist.history["loss"]]}
+    ran = len(hist.history["loss"])
+    tokens = int(np.sum(tgt[:, 1:] != PAD)) * ran
+    out = {"loss": float(hist.history["loss"][-1]), "seconds": seconds, "tokens_per_s": tokens / seconds,
+           "loss_curve": [float(x) for x in hist.history["loss"]], "epochs_run": ran}
+    if has_val:
+        out["val_curve"] = [float(x) for x in hist.history["val_loss"]]
+        out["val_loss"] = float(min(out["val_curve"]))
+        out["convergence"] = (convergence.from_early_stopping(hist, stop, patience=patience, epochs=epochs)
+                              if stop is not None else
+                              convergence.from_history(hist, monitor="val_loss", budget=f"{ran} epochs"))
+    return out
 
 
 def translate(model: keras.Model, d: dict, src: np.ndarray, beam: int = 1, batch: int = 256) -> list[str]:
@@ -169,11 +216,15 @@ def translate(model: keras.Model, d: dict, src: np.ndarray, beam: int = 1, batch
     return out
 
 
-def scores(hyps: list[str], refs: list[str]) -> tuple[float, float]:
+def scores(hyps: list[str], refs: list) -> tuple[float, float]:
+    """Corpus BLEU (sacrebleu, tokenizer "zh": Chinese by character) and chrF. ``refs`` holds one
+    reference per sentence, or a list of references per sentence (all of them are used)."""
     import sacrebleu
 
-    return (float(sacrebleu.corpus_bleu(hyps, [refs], tokenize="zh").score),
-            float(sacrebleu.corpus_chrf(hyps, [refs]).score))
+    multi = [r if isinstance(r, (list, tuple)) else [r] for r in refs]
+    streams = [[r[j] if j < len(r) else None for r in multi] for j in range(max(len(r) for r in multi))]
+    return (float(sacrebleu.corpus_bleu(hyps, streams, tokenize="zh").score),
+            float(sacrebleu.corpus_chrf(hyps, streams).score))
 
 
 def encode_english(d: dict, sentences: list[str]) -> np.ndarray:
@@ -189,12 +240,14 @@ def encode_english(d: dict, sentences: list[str]) -> np.ndarray:
 # saved vocabularies. Without a directory (tests) a consumer trains the model itself.
 
 MODEL_PARAMS = ("max_src", "max_tgt", "test_sentences", "train_pairs", "min_count", "d_model", "heads", "ff",
-                "layers", "dropout", "epochs", "batch_size", "learning_rate", "warmup")
+                "layers", "dropout", "epochs", "batch_size", "learning_rate", "warmup", "val_sentences", "patience")
+MODEL_DEFAULTS = {"val_sentences": 0, "patience": None}
 WEIGHTS, CONFIG = "transformer.weights.h5", "transformer.json"
 
 
 def _data(seed: int, c: dict) -> dict:
-    return prepare(seed, c["max_src"], c["max_tgt"], c["test_sentences"], c["train_pairs"], c["min_count"])
+    return prepare(seed, c["max_src"], c["max_tgt"], c["test_sentences"], c["train_pairs"], c["min_count"],
+                   c.get("val_sentences", 0))
 
 
 def _build_transformer(seed: int, d: dict, c: dict) -> keras.Model:
@@ -207,7 +260,8 @@ def train_transformer(seed: int, c: dict) -> tuple[keras.Model, dict, dict]:
     """(model, data, training stats) for the parameters `c` (the keys of MODEL_PARAMS)."""
     d = _data(seed, c)
     model = _build_transformer(seed, d, c)
-    stats = train(model, d, seed, c["epochs"], c["batch_size"], c["learning_rate"], c["warmup"], "transformer")
+    stats = train(model, d, seed, c["epochs"], c["batch_size"], c["learning_rate"], c["warmup"], "transformer",
+                  patience=c.get("patience"))
     return model, d, stats
 
 
@@ -224,6 +278,7 @@ def load_transformer(directory: str | Path, seed: int, c: dict) -> tuple[keras.M
     """The Transformer a `translation_transformer` run saved for this seed and these parameters:
     (model, data, the producer's training stats). Refuses a directory saved for anything else."""
     src = Path(directory)
+    c = {**MODEL_DEFAULTS, **c}
     saved = json.loads((src / CONFIG).read_text())
     if saved["seed"] != seed or saved["params"] != c:
         diff = {k: (saved["params"].get(k), v) for k, v in c.items() if saved["params"].get(k) != v}
@@ -242,7 +297,7 @@ def load_transformer(directory: str | Path, seed: int, c: dict) -> tuple[keras.M
 def trained_transformer(seed: int, transformer_dir: str | None, **params) -> tuple[keras.Model, dict, dict]:
     """Loaded from `transformer_dir` when given, else trained here (tests); `params` holds at least
     MODEL_PARAMS (other keys are ignored)."""
-    c = {k: params[k] for k in MODEL_PARAMS}
+    c = {k: params[k] if k in params else MODEL_DEFAULTS[k] for k in MODEL_PARAMS}
     if transformer_dir is not None:
         return load_transformer(transformer_dir, seed, c)
     return train_transformer(seed, c)
@@ -253,25 +308,33 @@ def translation_transformer(*, seed: int, max_src: int = 16, max_tgt: int = 20, 
                             train_pairs: int | None = None, min_count: int = 2, d_model: int = 128,
                             heads: int = 4, ff: int = 512, layers: int = 2, dropout: float = 0.1,
                             epochs: int = 4, batch_size: int = 64, learning_rate: float = 1e-3,
-                            warmup: int = 1000, artifact_dir: str | None = None) -> Result:
-    """Producer: trains the Transformer of this seed and saves it into `artifact_dir` for
-    TRF-TRANSLATE's and ATT-MULTIHEAD's runs; reports its training loss, time and size."""
+                            warmup: int = 1000, val_sentences: int = 0, patience: int | None = None,
+                            artifact_dir: str | None = None) -> Result:
+    """Producer: trains the Transformer of this seed (with `val_sentences` held out and `patience`:
+    early stopping on validation loss, at most `epochs`) and saves it into `artifact_dir` for
+    TRF-TRANSLATE's and ATT-MULTIHEAD's runs; reports its training loss, time, size, convergence."""
     c = dict(max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences, train_pairs=train_pairs,
              min_count=min_count, d_model=d_model, heads=heads, ff=ff, layers=layers, dropout=dropout,
-             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
+             epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup,
+             val_sentences=val_sentences, patience=patience)
     model, d, stats = train_transformer(seed, c)
     if artifact_dir is not None:
         save_transformer(artifact_dir, seed, c, model, d, stats)
-    return Result(metrics={"transformer_train_loss": stats["loss"],
-                           "transformer_loss_by_epoch": [round(x, 5) for x in stats["loss_curve"]],
-                           "transformer_train_seconds": stats["seconds"],
-                           "transformer_tokens_per_s": stats["tokens_per_s"],
-                           "transformer_params": int(model.count_params()),
-                           "train_pairs": len(d["src_tr"]), "src_vocab": len(d["src_v"]),
-                           "tgt_vocab": len(d["tgt_v"])},
-                  notes=f"Transformer d={d_model}, {heads} heads, ff {ff}, {layers}+{layers} layers; {epochs} "
-                        f"epochs of {len(d['src_tr'])} pairs, batch {batch_size}, Adam peak {learning_rate:g} "
-                        f"with {warmup} warm-up steps; saved for the runs that use it")
+    metrics = {"transformer_train_loss": stats["loss"],
+               "transformer_loss_by_epoch": [round(x, 5) for x in stats["loss_curve"]],
+               "transformer_train_seconds": stats["seconds"],
+               "transformer_tokens_per_s": stats["tokens_per_s"],
+               "transformer_params": int(model.count_params()),
+               "train_pairs": len(d["src_tr"]), "src_vocab": len(d["src_v"]), "tgt_vocab": len(d["tgt_v"]),
+               "train_pairs_dropped_zh_overlap": d["train_pairs_dropped_zh_overlap"]}
+    if "val_curve" in stats:
+        metrics["transformer_val_loss_by_epoch"] = [round(x, 5) for x in stats["val_curve"]]
+    return Result(metrics=metrics,
+                  convergence={"transformer": stats["convergence"]} if "convergence" in stats else {},
+                  notes=f"Transformer d={d_model}, {heads} heads, ff {ff}, {layers}+{layers} layers; "
+                        f"{stats['epochs_run']} of at most {epochs} epochs of {len(d['src_tr'])} pairs, batch "
+                        f"{batch_size}, Adam peak {learning_rate:g} with {warmup} warm-up steps; saved for the "
+                        f"runs that use it")
 
 
 @experiment("translate_en_zh", datasets=("tatoeba",))
@@ -279,20 +342,41 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
                     train_pairs: int | None = None, min_count: int = 2, d_model: int = 128,
                     heads: int = 4, ff: int = 512, layers: int = 2, lstm_units: int = 256,
                     dropout: float = 0.1, epochs: int = 4, batch_size: int = 64,
-                    learning_rate: float = 1e-3, warmup: int = 1000, beam: int = 4,
-                    beam_sentences: int = 500, examples: int = 12, transformer_dir: str | None = None) -> Result:
-    """BLEU/chrF of the Transformer and the LSTM baseline on held-out Tatoeba sentences. The Transformer
-    is loaded from `transformer_dir` (a `translation_transformer` run of this seed; its training loss and
-    time are that run's), or trained here when None."""
+                    learning_rate: float = 1e-3, warmup: int = 1000, val_sentences: int = 0,
+                    patience: int | None = None, lstm_learning_rates: tuple[float, ...] = (1e-3,),
+                    lstm_epochs: int | None = None, beam: int = 4, beam_sentences: int = 500,
+                    examples: int = 12, transformer_dir: str | None = None) -> Result:
+    """TRF-TRANSLATE: BLEU/chrF of the Transformer and of an attention-LSTM baseline on held-out
+    Tatoeba sentences, every reference of a test sentence used, and the chapter's own example.
+
+    Regime, and why: the claim is that the chapter's training recipe (shifted targets, teacher
+    forcing, cross-entropy) and decoding (from ⟨SOS⟩ until ⟨EOS⟩) give a model that translates.
+    Data: Tatoeba en→zh, split by English sentence, the Chinese side de-duplicated between train
+    and test (a training pair whose Chinese is a test reference is dropped), all references of a
+    test sentence used for BLEU and chrF. The Transformer is loaded from `transformer_dir` (the
+    `translation_transformer` run of this seed; its training loss, time and convergence are that
+    run's) or trained here when None. The baseline is the strong recurrent model of its time, an
+    LSTM encoder–decoder with global attention (Luong et al. 2015), with its own schedule (constant
+    Adam rate, no warm-up) and its own rate from `lstm_learning_rates` (chosen on validation loss),
+    early stopping on validation loss like the Transformer. Both trained models report whether they
+    converged (early stopping fired); if not, the claim is inconclusive at this budget. Beam 4 with
+    length penalty 0.6 (Wu et al. 2016) on the first `beam_sentences` test sentences."""
     trf, d, trf_stats = trained_transformer(
         seed, transformer_dir, max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences,
         train_pairs=train_pairs, min_count=min_count, d_model=d_model, heads=heads, ff=ff, layers=layers,
-        dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup)
-    fresh(seed)
-    lstm = build("lstm", d, d_model, heads, ff, layers, lstm_units, dropout)
-    lstm_stats = train(lstm, d, seed, epochs, batch_size, learning_rate, warmup, "lstm")
+        dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup,
+        val_sentences=val_sentences, patience=patience)
+    lstm, lstm_stats, lstm_rates = None, None, {}
+    for lr in lstm_learning_rates:
+        fresh(seed)
+        model = build("lstm_attention", d, d_model, heads, ff, layers, lstm_units, dropout)
+        stats = train(model, d, seed, lstm_epochs or epochs, batch_size, lr, 0, f"lstm {lr:g}", patience=patience)
+        stats["lr"] = lr
+        lstm_rates[lr] = stats.get("val_loss", stats["loss"])
+        if lstm is None or lstm_rates[lr] < lstm_stats.get("val_loss", lstm_stats["loss"]):
+            lstm, lstm_stats = model, stats
 
-    refs = d["zh_te"].tolist()
+    refs = d["zh_refs_te"]
     nb = min(beam_sentences, len(refs))   # beam search on the first sentences only (it is slower)
     metrics: dict = {}
     outputs: dict[str, list[str]] = {}
@@ -303,28 +387,40 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
         metrics[f"{name}_bleu_greedy"], metrics[f"{name}_chrf_greedy"] = scores(greedy, refs)
         metrics[f"{name}_bleu_beam"], metrics[f"{name}_chrf_beam"] = scores(beamed, refs[:nb])
         metrics[f"{name}_bleu_greedy_beamset"] = scores(greedy[:nb], refs[:nb])[0]
+        metrics[f"{name}_bleu_greedy_first_ref"] = scores(greedy, [r[0] for r in refs])[0]
         metrics[f"{name}_params"] = int(model.count_params())
         metrics[f"{name}_train_loss"] = stats["loss"]
         metrics[f"{name}_train_seconds"] = stats["seconds"]
+        metrics[f"{name}_epochs_run"] = stats.get("epochs_run", len(stats.get("loss_curve", [])))
+        if "val_curve" in stats:
+            metrics[f"{name}_val_loss_by_epoch"] = [round(x, 4) for x in stats["val_curve"]]
         ex = encode_english(d, [EXAMPLE])
         metrics[f"{name}_beijing_winter_games"] = translate(model, d, ex)[0]
         metrics[f"{name}_beijing_winter_games_beam"] = translate(model, d, ex, beam=beam)[0]
         outputs[name], outputs[f"{name}_beam"] = greedy, beamed
+    metrics["lstm_learning_rate"] = lstm_stats["lr"]
+    metrics["lstm_val_loss_by_rate"] = {f"{k:g}": round(v, 4) for k, v in lstm_rates.items()}
     metrics["beijing_winter_games_unknown_words"] = [w for w in tokenize_en(EXAMPLE)
                                                      if w not in d["src_v"].stoi]
     metrics.update({"train_pairs": len(d["src_tr"]), "test_sentences": len(refs),
+                    "references_per_sentence": float(np.mean([len(r) for r in refs])),
+                    "train_pairs_dropped_zh_overlap": d["train_pairs_dropped_zh_overlap"],
                     "beam_sentences": nb, "src_vocab": len(d["src_v"]), "tgt_vocab": len(d["tgt_v"])})
+    convergence = {}
+    for name, stats in (("transformer", trf_stats), ("lstm", lstm_stats)):
+        if "convergence" in stats:
+            convergence[name] = stats["convergence"]
 
     # Artifacts: the held-out translations (all of them) and a table of the first few.
-    lines = ["english\treference\ttransformer_greedy\ttransformer_beam\tlstm_greedy\tlstm_beam"]
+    lines = ["english\treferences\ttransformer_greedy\ttransformer_beam\tlstm_greedy\tlstm_beam"]
     for i, (e, r) in enumerate(zip(d["en_te"], refs)):
         beam_t = outputs["transformer_beam"][i] if i < nb else ""
         beam_l = outputs["lstm_beam"][i] if i < nb else ""
-        lines.append("\t".join([e, r, outputs["transformer"][i], beam_t, outputs["lstm"][i], beam_l]))
-    md = ["| English | reference | Transformer (greedy) | Transformer (beam) | LSTM (greedy) |",
+        lines.append("\t".join([e, " | ".join(r), outputs["transformer"][i], beam_t, outputs["lstm"][i], beam_l]))
+    md = ["| English | references | Transformer (greedy) | Transformer (beam) | LSTM+attention (greedy) |",
           "|---|---|---|---|---|"]
     for i in range(min(examples, nb)):
-        md.append(f"| {d['en_te'][i]} | {refs[i]} | {outputs['transformer'][i]} | "
+        md.append(f"| {d['en_te'][i]} | {' / '.join(refs[i])} | {outputs['transformer'][i]} | "
                   f"{outputs['transformer_beam'][i]} | {outputs['lstm'][i]} |")
     md.append(f"| {EXAMPLE} | 北京冬奥会 (the chapter's) | {metrics['transformer_beijing_winter_games']} | "
               f"{metrics['transformer_beijing_winter_games_beam']} | {metrics['lstm_beijing_winter_games']} |")
@@ -339,23 +435,47 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
     x = np.arange(2)
     ax.bar(x - 0.2, [metrics[f"{n}_bleu_greedy"] for n in names], 0.4, label="greedy")
     ax.bar(x + 0.2, [metrics[f"{n}_bleu_beam"] for n in names], 0.4, label=f"beam {beam}")
-    ax.set_xticks(x, names)
+    ax.set_xticks(x, ["transformer", "LSTM+attention"])
     ax.set(ylabel="BLEU (sacrebleu, zh)", title=f"Tatoeba en→zh, seed {seed}, {len(refs)} held-out sentences")
     ax.legend()
     return Result(
-        metrics=metrics,
+        metrics=metrics, convergence=convergence,
         artifacts={"translations.tsv": "\n".join(lines).encode(),
                    "translations.md": ("\n".join(table) + "\n\n" + "\n".join(md) + "\n").encode(),
                    "bleu.png": plots.png(fig)},
-        notes=f"Transformer d={d_model}, {heads} heads, ff {ff}, {layers}+{layers} layers; LSTM {lstm_units} "
-              f"units; {epochs} epochs of {len(d['src_tr'])} pairs, batch {batch_size}, Adam peak "
-              f"{learning_rate:g} with {warmup} warm-up steps; beam {beam} on {nb} sentences")
+        notes=f"Transformer d={d_model}, {heads} heads, ff {ff}, {layers}+{layers} layers, "
+              f"{trf_stats.get('epochs_run', epochs)} epochs; LSTM+attention {lstm_units} units, rate "
+              f"{lstm_stats['lr']:g} of {list(lstm_learning_rates)}, {lstm_stats.get('epochs_run')} epochs; "
+              f"{len(d['src_tr'])} training pairs, batch {batch_size}; all references "
+              f"({metrics['references_per_sentence']:.2f} per sentence); beam {beam} on {nb} sentences")
 
 
 # --------------------------------------------------------------------------------- TRF-PARALLEL
 
-def _step_time(model: keras.Model, src: np.ndarray, tgt: np.ndarray, steps: int) -> float:
-    """Median seconds of one optimizer step (after two traced warm-up steps)."""
+def transformer_flops_per_token(d_model: int, ff: int, layers: int, vocab: int, length: int) -> float:
+    """Forward FLOPs (2 per multiply-add) per target token of the encoder–decoder Transformer, source
+    and target both `length` long: per layer the projections (4d² self-attention; the decoder 8d²
+    with cross-attention), the feed-forward 2·d·ff, the attention scores and weighted sums 2·L·d per
+    attention; the output projection d·V. Embeddings and norms are negligible."""
+    d = d_model
+    enc = 4 * d * d + 2 * d * ff + 2 * length * d
+    dec = 8 * d * d + 2 * d * ff + 4 * length * d
+    return 2.0 * (layers * (enc + dec) + d * vocab)
+
+
+def lstm_flops_per_token(embed: int, units: int, vocab: int, layers: int = 1) -> float:
+    """Forward FLOPs per target token of the LSTM encoder–decoder (one source token per target token):
+    each LSTM step 4u(e + u) multiply-adds, an encoder and a decoder stack, the output projection u·V."""
+    per = 4 * units * (embed + units) + (layers - 1) * 4 * units * 2 * units
+    return 2.0 * (2 * per + units * vocab)
+
+
+def flop_matched_units(target: float, embed: int, vocab: int) -> int:
+    """The LSTM width whose FLOPs per token come closest to `target`."""
+    return int(min(range(8, 4097), key=lambda u: abs(lstm_flops_per_token(embed, u, vocab) - target)))
+
+
+def _step_fn(model: keras.Model):
     loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD)
     opt = keras.optimizers.Adam(1e-4)
 
@@ -366,55 +486,124 @@ def _step_time(model: keras.Model, src: np.ndarray, tgt: np.ndarray, steps: int)
         opt.apply_gradients(zip(tape.gradient(loss, model.trainable_variables), model.trainable_variables))
         return loss
 
-    args = (tf.constant(src), tf.constant(tgt[:, :-1]), tf.constant(tgt[:, 1:]))
-    for _ in range(2):
-        step(*args).numpy()
+    return step
+
+
+def _median_time(fn, args, steps: int) -> float:
     times = []
     for _ in range(steps):
         t0 = time.perf_counter()
-        step(*args).numpy()
+        out = fn(*args)
+        np.asarray(out)
         times.append(time.perf_counter() - t0)
     return float(np.median(times))
 
 
+def parallel_headroom(rows: int, length: int, units: int, steps: int) -> float:
+    """How much faster the device does the recurrent matrix product of an LSTM (rows × u by u × 4u)
+    for all `length` positions at once than position by position, each position waiting for the
+    previous one (what a recurrence forces): time(sequential) / time(one product over all positions),
+    the same FLOPs. Near 1: the device is already full with one position's work, so computing the
+    positions in parallel (what attention allows) cannot pay; well above 1: it has room."""
+    rng = np.random.default_rng(0)
+    w = tf.constant(rng.normal(0, 1 / np.sqrt(units), (units, 4 * units)).astype("float32"))
+    h0 = tf.constant(rng.normal(size=(rows, units)).astype("float32"))
+    whole = tf.constant(rng.normal(size=(rows * length, units)).astype("float32"))
+
+    @tf.function
+    def sequential(h):
+        for _ in tf.range(length):
+            h = tf.tanh(tf.matmul(h, w)[:, :units])
+        return h
+
+    @tf.function
+    def parallel(x):
+        return tf.tanh(tf.matmul(x, w)[:, :units])
+
+    sequential(h0), parallel(whole)           # trace
+    seq, par = [], []
+    for _ in range(steps):                    # interleaved, so a load change hits both
+        seq.append(_median_time(sequential, (h0,), 1))
+        par.append(_median_time(parallel, (whole,), 1))
+    return float(np.median(seq) / np.median(par))
+
+
 @experiment("seq2seq_throughput")
-def seq2seq_throughput(*, seed: int, lengths: tuple[int, ...] = (8, 16, 32, 64), batch_size: int = 64,
+def seq2seq_throughput(*, seed: int, lengths: tuple[int, ...] = (8, 16, 32, 64, 128), tokens: int = 4096,
                        vocab: int = 4000, d_model: int = 128, heads: int = 4, ff: int = 512,
-                       layers: int = 2, lstm_units: int = 256, steps: int = 5) -> Result:
-    """Training step time and target tokens per second of the two models, same batch, growing length."""
+                       layers: int = 2, lstm_units: int | None = None, steps: int = 5, repeats: int = 2) -> Result:
+    """TRF-PARALLEL: training step time of a Transformer and of an LSTM encoder–decoder with the same
+    FLOPs per token, against sequence length at a fixed number of tokens per batch.
+
+    Regime, and why: the claim is that attention computes all positions of a sequence at once where
+    a recurrence must wait for the previous position. Holding the tokens per batch fixed (batch =
+    tokens / length) keeps the work per step the same at every length, so the Transformer's step time
+    should stay nearly flat while the LSTM's grows with the number of sequential steps (its per-step
+    batch shrinks) -- but only where the device has parallel capacity that one position's work leaves
+    idle. The models are FLOP-matched (the LSTM's width solved so that its forward FLOPs per token
+    equal the Transformer's at the middle length; the old comparison gave the LSTM ~20% more), so a
+    difference in speed is not a difference in work. The device's parallel headroom is measured
+    beside it (`parallel_headroom`: the LSTM's recurrent product position by position against all
+    positions at once): on 2 CPU cores it is small, and the claim cannot show; the `paper` profile
+    (the base model's sizes, lengths to 512) is for a GPU, where it is large.
+    Token ids are random: a step's cost does not depend on which tokens they are. Repeats are
+    interleaved (Transformer, LSTM, Transformer, ...) so a change of machine load hits both."""
     rng = np.random.default_rng(seed)
-    metrics: dict = {}
+    lengths = sorted(lengths)
+    ref = lengths[len(lengths) // 2]
+    f_trf = transformer_flops_per_token(d_model, ff, layers, vocab, ref)
+    units = lstm_units or flop_matched_units(f_trf, d_model, vocab)
+    metrics: dict = {"lstm_units": units, "flop_match_length": ref, "tokens_per_batch": tokens,
+                     "transformer_gflops_per_step_ref": 3 * tokens * f_trf / 1e9,
+                     "lstm_gflops_per_step_ref": 3 * tokens * lstm_flops_per_token(d_model, units, vocab) / 1e9}
     times: dict[str, list[float]] = {"transformer": [], "lstm": []}
     for j, n in enumerate(lengths):
-        # Token ids drawn at random: the cost of a step does not depend on which tokens they are.
-        src = rng.integers(4, vocab, size=(batch_size, n)).astype("int32")
-        tgt = rng.integers(4, vocab, size=(batch_size, n + 1)).astype("int32")
+        batch = max(1, tokens // n)
+        src = rng.integers(4, vocab, size=(batch, n)).astype("int32")
+        tgt = rng.integers(4, vocab, size=(batch, n + 1)).astype("int32")
         fake = {"src_v": range(vocab), "tgt_v": range(vocab), "max_src": n, "max_tgt": n,
                 "src_tr": src, "tgt_tr": tgt}
+        steps_fn = {}
         for kind in ("transformer", "lstm"):
-            progress.step(2 * j + (kind == "lstm"), 2 * len(lengths), f"{kind} length {n}")
             fresh(seed)
-            model = build(kind, fake, d_model, heads, ff, layers, lstm_units, 0.1)
-            if j == 0:
-                metrics[f"{kind}_params"] = int(model.count_params())
-            t = _step_time(model, src, tgt, steps)
+            model = build(kind, fake, d_model, heads, ff, layers, units, 0.1)
+            metrics.setdefault(f"{kind}_params", int(model.count_params()))
+            steps_fn[kind] = _step_fn(model)
+        args = (tf.constant(src), tf.constant(tgt[:, :-1]), tf.constant(tgt[:, 1:]))
+        for kind in steps_fn:                       # trace and warm up
+            for _ in range(2):
+                np.asarray(steps_fn[kind](*args))
+        got: dict[str, list[float]] = {"transformer": [], "lstm": []}
+        for r in range(repeats):
+            for kind in steps_fn:
+                progress.step(j * repeats + r, len(lengths) * repeats, f"{kind} length {n}, batch {batch}")
+                got[kind].append(_median_time(steps_fn[kind], args, steps))
+        for kind in got:
+            t = float(np.median(got[kind]))
             times[kind].append(t)
             metrics[f"{kind}_step_ms_len{n}"] = 1000 * t
-            metrics[f"{kind}_tokens_per_s_len{n}"] = batch_size * n / t
+        metrics[f"flop_ratio_lstm_over_transformer_len{n}"] = (
+            lstm_flops_per_token(d_model, units, vocab) / transformer_flops_per_token(d_model, ff, layers, vocab, n))
+        metrics[f"speedup_len{n}"] = times["lstm"][-1] / times["transformer"][-1]
+    total_tokens = tokens * len(lengths)
     for kind in times:
-        # Over all lengths together (tokens of one step at each length / their summed time): one
-        # number per model that a noisy step at a single length cannot swing much.
-        metrics[f"{kind}_tokens_per_s"] = batch_size * float(sum(lengths)) / float(sum(times[kind]))
-        # Growth exponent: slope of log(step time) against log(length).
+        # tokens per second over all lengths together: one number a noisy step at one length cannot swing
+        metrics[f"{kind}_tokens_per_s"] = total_tokens / float(sum(times[kind]))
+        # growth of step time with length at fixed tokens: 0 = flat (parallel), 1 = linear in length
         metrics[f"{kind}_time_exponent"] = float(np.polyfit(np.log(lengths), np.log(times[kind]), 1)[0])
     metrics["speedup_transformer_over_lstm"] = metrics["transformer_tokens_per_s"] / metrics["lstm_tokens_per_s"]
+    metrics["speedup_longest"] = metrics[f"speedup_len{lengths[-1]}"]
+    progress.step(1, 1, "parallel headroom")
+    metrics["parallel_headroom"] = parallel_headroom(max(1, tokens // lengths[-1]), lengths[-1], units, 2 * steps)
 
+    device = tf.config.list_logical_devices()[-1].device_type
     fig, ax = plots.figure(5.0, 3.2)
     for kind in times:
-        ax.loglog(lengths, [1000 * t for t in times[kind]], "o-", label=kind)
+        ax.loglog(lengths, [1000 * t for t in times[kind]], "o-", base=2, label=kind)
     ax.set(xlabel="sequence length (source = target)", ylabel="ms per training step",
-           title=f"batch {batch_size}, {tf.config.list_logical_devices()[-1].device_type}")
+           title=f"{tokens} tokens per batch, {device}")
     ax.legend()
     return Result(metrics=metrics, artifacts={"step_time.png": plots.png(fig)},
-                  notes=f"d_model {d_model}, {layers}+{layers} layers vs LSTM {lstm_units} units; median of "
-                        f"{steps} steps after 2 warm-up steps, tf.function, batch {batch_size}")
+                  notes=f"Transformer d_model {d_model}, {layers}+{layers} layers, ff {ff} vs LSTM {units} units "
+                        f"(FLOP-matched at length {ref}); {tokens} target tokens per batch; median of {steps} steps "
+                        f"× {repeats} interleaved repeats after 2 warm-up steps; {device}")

@@ -153,6 +153,42 @@ class LSTMSeq2Seq(keras.Model):
         return self.decode(self.encode(src, training=training), src, tgt_in, training=training)
 
 
+class AttentionLSTMSeq2Seq(keras.Model):
+    """LSTM encoder–decoder with global attention (Luong, Pham & Manning 2015, the "general" score
+    h_t·W·h̄_s, attentional vector tanh(W_c [c_t; h_t]) fed to the output layer; without their input
+    feeding, so the decoder LSTM runs over the whole target at once in training). The encoder's
+    final state starts the decoder; padded source positions are never attended to. ``encode``
+    returns one tensor (B, S + 2, units): the encoder outputs, then h and c (beams can repeat it)."""
+
+    def __init__(self, src_vocab: int, tgt_vocab: int, embed_dim: int = 128, units: int = 256,
+                 dropout: float = 0.1, **kw):
+        super().__init__(**kw)
+        self.src_embed = keras.layers.Embedding(src_vocab, embed_dim, mask_zero=True)
+        self.tgt_embed = keras.layers.Embedding(tgt_vocab, embed_dim, mask_zero=True)
+        self.enc = keras.layers.LSTM(units, return_sequences=True, return_state=True)
+        self.dec = keras.layers.LSTM(units, return_sequences=True)
+        self.score = keras.layers.Dense(units, use_bias=False)
+        self.combine = keras.layers.Dense(units, activation="tanh")
+        self.drop = keras.layers.Dropout(dropout)
+        self.out = keras.layers.Dense(tgt_vocab)
+
+    def encode(self, src, training=False):
+        seq, h, c = self.enc(self.src_embed(src), training=training)
+        return tf.concat([seq, h[:, None], c[:, None]], axis=1)
+
+    def decode(self, memory, src, tgt_in, training=False):
+        seq, h, c = memory[:, :-2], memory[:, -2], memory[:, -1]
+        y = self.dec(self.tgt_embed(tgt_in), initial_state=[h, c], training=training)
+        s = tf.einsum("btu,bsu->bts", self.score(y), seq)
+        s = tf.where(key_mask(src), s, tf.constant(-1e9, s.dtype))
+        ctx = tf.einsum("bts,bsu->btu", tf.nn.softmax(s, axis=-1), seq)
+        return self.out(self.drop(self.combine(tf.concat([ctx, y], axis=-1)), training=training))
+
+    def call(self, inputs, training=False):
+        src, tgt_in = inputs
+        return self.decode(self.encode(src, training=training), src, tgt_in, training=training)
+
+
 class WarmupInverseSqrt(keras.optimizers.schedules.LearningRateSchedule):
     """Linear warm-up to ``peak`` over ``warmup`` steps, then decay as 1/√step (Vaswani et al.)."""
 

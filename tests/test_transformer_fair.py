@@ -1,0 +1,128 @@
+"""Issue 13's transformer experiments: FLOP matching, the scaling, norm/residual and head experiments at
+tiny sizes, all references and the de-duplicated Chinese side, the attention-LSTM baseline."""
+import keras
+import numpy as np
+import pytest
+
+from repro.experiments import attention, translation
+from repro.models.transformer import SOS, AttentionLSTMSeq2Seq
+
+VOCAB = 40
+
+
+def test_flop_matched_lstm_has_the_transformers_flops():
+    f = translation.transformer_flops_per_token(128, 512, 2, 4000, 32)
+    u = translation.flop_matched_units(f, 128, 4000)
+    assert abs(translation.lstm_flops_per_token(128, u, 4000) / f - 1) < 0.01
+    # attention's cost grows with length, the LSTM's per token does not
+    assert translation.transformer_flops_per_token(128, 512, 2, 4000, 128) > f
+
+
+def test_throughput_tiny_reports_both_models_and_the_headroom():
+    m = translation.seq2seq_throughput(seed=0, lengths=(4, 8), tokens=64, vocab=50, d_model=16, heads=2, ff=32,
+                                       layers=1, steps=1, repeats=1).metrics
+    for k in ("transformer_tokens_per_s", "lstm_tokens_per_s", "transformer_time_exponent", "lstm_time_exponent",
+              "parallel_headroom", "speedup_len8", "lstm_units"):
+        assert k in m and np.isfinite(m[k]), k
+    assert 0.5 < m["flop_ratio_lstm_over_transformer_len4"] < 2
+
+
+def test_scaled_dot_product_tiny_trains_both_variants():
+    r = attention.scaled_dot_product(seed=0, dims=(16, 512), queries=64, train_dims=(16, 64), steps=30,
+                                     learning_rates=(3e-3,), evals=3, test_size=200)
+    m = r.metrics
+    assert m["fp16_unscaled_naive_exp_overflows"] and not m["fp16_scaled_naive_exp_overflows"]
+    assert not m["fp16_unscaled_tf_softmax_nonfinite"]        # TF subtracts the row maximum
+    assert m["unscaled_max_weight"] > m["scaled_max_weight"]
+    assert m["unscaled_entropy"] < m["scaled_entropy"] <= m["entropy_uniform"] + 1e-6
+    for v in ("scaled", "unscaled"):
+        assert np.isfinite(m[f"trained_{v}_test_loss"]) and 0 <= m[f"trained_{v}_test_accuracy"] <= 1
+    assert m["trained_dim"] == 64 and "retrieval scaled d_k 64" in r.convergence
+
+
+def test_retrieval_batch_answers_the_queried_keys_value():
+    k, v, q, y = attention._retrieval_batch(np.random.default_rng(0), 50, 5, 12, 7)
+    assert all(len(set(row)) == 5 for row in k)            # distinct keys in a sequence
+    for i in range(50):
+        j = list(k[i]).index(q[i])
+        assert y[i] == v[i, j]
+
+
+@pytest.mark.parametrize("norm,residual,n_norm", [(True, True, 4), (False, True, 0), (True, False, 4),
+                                                  (False, False, 0)])
+def test_ablation_encoder_switches_norm_and_residual(norm, residual, n_norm):
+    keras.utils.set_random_seed(0)
+    m = attention.AblationEncoder(10, 6, 16, 2, 16, 2, norm, residual)
+    x = np.random.default_rng(0).integers(0, 10, (3, 6)).astype("int32")
+    assert m(x).shape == (3, 6, 10)
+    assert sum(isinstance(l, keras.layers.LayerNormalization) for b in m.blocks for l in b if l) == n_norm
+    assert len(m.layer_variables()) == 2
+
+
+def test_norm_residual_ablation_tiny():
+    r = attention.norm_residual_ablation(seed=0, layers=2, length=6, train_size=200, test_size=50, steps=10,
+                                         warmup=2, learning_rates=(2e-3,), evals=5, grad_batches=1, batch_size=16)
+    m = r.metrics
+    for v in attention.NORMRES_VARIANTS:
+        assert np.isfinite(m[f"{v}_mean_val_loss"]) and len(m[f"{v}_init_grad_by_layer"]) == 2
+    assert "norm_res" in r.convergence
+
+
+def test_neighbour_pair_task():
+    x, y = attention.neighbour_pair_task(20, 5, 10, np.random.default_rng(0))
+    assert y[3, 2] == 10 * x[3, 1] + x[3, 3] and y[3, 0] == 10 * x[3, 4] + x[3, 1]   # cyclic
+
+
+def test_head_divergences_null_matches_permuted_heads():
+    rng = np.random.default_rng(0)
+    w = rng.dirichlet(np.ones(6), size=(4, 3, 6))              # (B, H, T, T)
+    between, matched = attention.head_divergences(w, w[:, [2, 0, 1]])
+    assert between > 0 and matched == pytest.approx(0.0, abs=1e-12)
+
+
+def test_multihead_vs_single_tiny_has_equal_sizes():
+    r = attention.multihead_vs_single(seed=0, train_size=200, test_size=50, steps=10, learning_rates=(3e-3,),
+                                      evals=5, batch_size=16)
+    m = r.metrics
+    assert m["single_params"] == m["multi_params"]
+    assert len(m["multi_head_main_offset"]) == 4 and m["multi_between_head_js"] >= 0
+
+
+@pytest.fixture
+def tatoeba_with_paraphrases(monkeypatch):
+    """English paraphrases sharing a Chinese sentence, and an English sentence with two translations."""
+    en = ["i am red", "i'm red", "blue cat", "blue cat", "big dog", "small dog", "red cat", "big cat"] * 3
+    zh = ["我红", "我红", "蓝猫", "蓝色的猫", "大狗", "小狗", "红猫", "大猫"] * 3
+    monkeypatch.setattr(translation.data, "load_tatoeba", lambda: (np.array(zh), np.array(en)))
+
+
+def test_prepare_uses_every_reference_and_deduplicates_chinese(tatoeba_with_paraphrases):
+    for seed in range(6):
+        d = translation.prepare(seed, 4, 6, 3, None, 1, val_sentences=1)
+        test_refs = {r for refs in d["zh_refs_te"] for r in refs}
+        train_zh = {d["tgt_v"].decode(row[1:]) for row in d["tgt_tr"]}
+        assert not test_refs & train_zh
+        for e, refs in zip(d["en_te"], d["zh_refs_te"]):
+            if e == "blue cat":
+                assert sorted(refs) == ["蓝猫", "蓝色的猫"]
+        assert len(d["src_va"]) > 0
+
+
+def test_scores_use_every_reference():
+    hyps = ["我今天很高兴见到你。", "他在北京工作了很多年。"]
+    one = translation.scores(hyps, ["我今天很高兴见到你。", "他在上海工作了很多年。"])[0]
+    two = translation.scores(hyps, [["我今天很高兴见到你。"], ["他在上海工作了很多年。", "他在北京工作了很多年。"]])[0]
+    assert two == pytest.approx(100.0) and one < two
+
+
+def test_attention_lstm_ignores_source_padding():
+    keras.utils.set_random_seed(2)
+    model = AttentionLSTMSeq2Seq(VOCAB, VOCAB, embed_dim=16, units=16)
+    rng = np.random.default_rng(0)
+    sentence = rng.integers(4, VOCAB, size=(1, 5)).astype("int32")
+    batch = np.zeros((2, 9), "int32")
+    batch[0, :5], batch[1] = sentence[0], rng.integers(4, VOCAB, size=9)
+    tgt_in = np.array([[SOS, 7, 9]], "int32")
+    a = model((sentence, tgt_in)).numpy()[0]
+    b = model((batch, np.repeat(tgt_in, 2, 0))).numpy()[0]
+    np.testing.assert_allclose(a, b, atol=1e-5)
