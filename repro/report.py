@@ -121,6 +121,37 @@ def _seeds_text(e: dict) -> str:
     return f"{n} ({why})" if ("added" in why or "maximum" in why) else n
 
 
+def current_claims() -> dict[str, tuple[str, object]]:
+    """Claim ID -> (suite, version) in the suite files as they are now."""
+    from repro import suite as suites
+
+    out = {}
+    for path in sorted(suites.suites_dir().glob("*.yaml")):
+        try:
+            s = suites.load(path, check=False)
+        except suites.SuiteError:
+            continue
+        out.update({c.id: (s.name, c.version) for c in s.claims})
+    return out
+
+
+def stale_text(recorded, current) -> str:
+    """Why a row's verdict no longer speaks for the suite's claim: its version changed since the record."""
+    if current is None or recorded == current:
+        return ""
+    return (f"stale: recorded at claim version {recorded}, the suite now has version {current} "
+            "(not yet re-run in the full profile)")
+
+
+def missing_text(rows: list[dict], known: dict[str, tuple[str, object]] | None = None) -> str:
+    """The suites' claims that no full-profile record holds yet."""
+    known = current_claims() if known is None else known
+    have = {r["id"] for r in rows}
+    gone = sorted(cid for cid in known if cid not in have)
+    return ("Not in any full-profile record yet: " + ", ".join(f"{cid} (`repro run {cid} -p full`)" for cid in gone)
+            + ".") if gone else ""
+
+
 def claim_rows(recs: list[dict]) -> list[dict]:
     """One row per claim, in chapter order: what the tables show.
 
@@ -128,6 +159,7 @@ def claim_rows(recs: list[dict]) -> list[dict]:
     the suite chose reads 'criterion (ours)'; a published value beside it is cited); measured: each
     part's value and its outcome (pass / fail / undecided)."""
     rows = []
+    known = current_claims()
     for rec in recs:
         for cid, e in rec["claims"].items():
             specs = e.get("metric_specs") or {}
@@ -149,13 +181,16 @@ def claim_rows(recs: list[dict]) -> list[dict]:
                 "seeds": e.get("n_seeds") or 0, "seeds_text": _seeds_text(e), "seeds_why": e.get("seeds_why") or "",
                 "verdict": e["verdict"], "deciding": e.get("deciding") or "", "seconds": e.get("seconds") or 0.0,
                 "entry": e, "record": rec,
+                "stale": stale_text(e.get("version"), known.get(cid, (None, None))[1]),
             })
     return sorted(rows, key=lambda r: [int(x) if x.isdigit() else x for x in re.split(r"\.", r["chapter"])])
 
 
 def counts_line(rows: list[dict]) -> str:
     c = Counter(r["verdict"] for r in rows)
-    return f"{len(rows)} claims: " + ", ".join(f"{c[v]} {v}" for v in verdict.VERDICTS if c[v])
+    stale = sum(1 for r in rows if r.get("stale"))
+    return (f"{len(rows)} claims: " + ", ".join(f"{c[v]} {v}" for v in verdict.VERDICTS if c[v])
+            + (f" ({stale} of them stale: recorded at an older claim version)" if stale else ""))
 
 
 def sources_text(rec: dict, html_: bool = False) -> str:
@@ -194,13 +229,16 @@ def markdown(recs: list[dict]) -> str:
     for chapter in dict.fromkeys(r["chapter"] for r in rows):
         out.append(f"\n### {chapter}\n\n")
         body = [[r["id"], r["claim"], r["claimed"], r["judged"], r["measured"], r["seeds_text"],
-                 f"**{r['verdict']}**", r["deciding"], _seconds(r["seconds"])]
+                 f"**{r['verdict']}**" + (f" ({r['stale']})" if r.get("stale") else ""), r["deciding"],
+                 _seconds(r["seconds"])]
                 for r in rows if r["chapter"] == chapter]
         out.append(record.markdown_table(["claim", "in a few words", "claimed (chapter)", "judged against",
                                           "measured → outcome", "seeds", "verdict", "deciding part", "time"], body))
     out.append(f"\nFrom {'; '.join(sources_text(r) for r in recs)}.\n")
     if not_rejudged_text(recs):
         out.append(f"\n{not_rejudged_text(recs)}\n")
+    if missing_text(rows):
+        out.append(f"\n{missing_text(rows)}\n")
     return "".join(out)
 
 
@@ -816,6 +854,8 @@ def _card(r: dict, results_dir: Path, images: _Images) -> str:
     text = []
     if e.get("deciding"):
         text.append(f'<p class="deciding"><strong>Deciding part:</strong> {_e(e["deciding"])}</p>')
+    if r.get("stale"):
+        text.append(f'<p class="deciding"><strong>{_e(r["stale"].capitalize())}.</strong></p>')
     if e.get("source"):
         text.append(f'<p><strong>The chapter:</strong></p><blockquote lang="zh">“{_e(e["source"])}”</blockquote>')
     text.append(f"<p><strong>In a few words:</strong> {_e(e['claim'])}</p>")
@@ -877,7 +917,9 @@ def _summary_tables(rows: list[dict], titles: dict[str, str]) -> str:
             parts.append(f"<tr><td>{_link(r['id'])}</td><td lang=\"zh\">{_e(r['section'])}</td>"
                          f"<td>{_e(r['claim'])}</td><td>{_e(r['claimed'])}</td><td>{_e(r['judged'])}</td>"
                          f"<td>{_e(r['measured'])}</td><td title=\"{_e(r['seeds_why'])}\">{_e(r['seeds'])}</td>"
-                         f"<td class=\"{_vclass(r['verdict'])}\">{_e(r['verdict'])}</td><td>{_e(r['deciding'])}</td>"
+                         f"<td class=\"{_vclass(r['verdict'])}\">{_e(r['verdict'])}"
+                         + (f"<br><small>{_e(r['stale'])}</small>" if r.get("stale") else "")
+                         + f"</td><td>{_e(r['deciding'])}</td>"
                          f"<td>{_e(_seconds(r['seconds'])).replace(' ', '&nbsp;')}</td></tr>")
         parts.append("</table>")
     parts.append("</section>")
@@ -895,8 +937,10 @@ def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 
         return "".join(parts)
     titles = chapter_titles(recs)
     n_errata = len(errata_items(rows))
+    missing = missing_text(rows)
     parts.append(f"<p><strong>{_e(counts_line(rows))}</strong></p>"
-                 '<nav><a href="#overview">What held</a><a href="#errata">Errata (' + str(n_errata) + ")</a>"
+                 + (f"<p>{_e(missing)}</p>" if missing else "")
+                 + '<nav><a href="#overview">What held</a><a href="#errata">Errata (' + str(n_errata) + ")</a>"
                  '<a href="#claims">Claims</a><a href="#table">Table</a><a href="#environment">Environment</a></nav>')
     parts.append(_overview_html(rows, recs))
     parts.append(_errata_html(rows))

@@ -437,3 +437,38 @@ def test_a_claim_redone_on_its_own_replaces_its_older_result(workspace):
     recs = report.latest_records(results)
     assert "TOY-SCORE" not in recs[0]["claims"] and list(recs[1]["claims"]) == ["TOY-SCORE"]
     assert recs[1]["commit"] == "def7654321" and "TOY-SHAPE" in recs[0]["claims"]
+
+
+def test_a_claim_changed_since_its_record_is_marked_stale_and_an_unrun_claim_is_listed(workspace):
+    """A verdict recorded at an older claim version no longer speaks for the suite's claim: the table
+    says so; a claim of the suites that no full record holds is named with the command that runs it."""
+    from tests.conftest import SUITE
+
+    results = workspace / "results"
+    s = suites.load(workspace / "suites" / "toy.yaml")
+    runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV), results_dir=results)
+    recs = report.latest_records(results)
+    assert not any(r["stale"] for r in report.claim_rows(recs))
+    assert "stale" not in report.markdown(recs) and "Not in any full-profile record" not in report.markdown(recs)
+    changed = SUITE.replace("    claim: the score is at least 0.5 and beats the baseline\n    version: 1\n",
+                            "    claim: the score is at least 0.5 and beats the baseline\n    version: 2\n")
+    assert changed != SUITE
+    changed = changed.replace("  - id: TOY-PAIRED\n", """  - id: TOY-LATER
+    section: 新
+    kind: A
+    source: "新的"
+    claim: a claim not yet run
+    version: 1
+    runs: [shape]
+    metrics:
+      shape: {claimed: [28, 28, 6], rule: {equal: [28, 28, 6]}}
+  - id: TOY-PAIRED
+""")
+    write_suite(workspace, changed)
+    rows = {r["id"]: r for r in report.claim_rows(recs)}
+    assert "version 1" in rows["TOY-SCORE"]["stale"] and "version 2" in rows["TOY-SCORE"]["stale"]
+    assert not rows["TOY-SHAPE"]["stale"]
+    md = report.markdown(recs)
+    assert "(1 of them stale" in md and "TOY-LATER (`repro run TOY-LATER -p full`)" in md
+    score_row = next(line for line in md.splitlines() if line.startswith("| TOY-SCORE |"))
+    assert "stale: recorded at claim version 1" in score_row
