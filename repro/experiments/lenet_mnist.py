@@ -126,9 +126,9 @@ def lenet5_mnist_1998(*, seed: int, epochs: int = 12, batch_size: int = 64, lear
     start with σ = F_i^-1/2, the prescription for this squashing function in LeCun, Bottou, Orr &
     Müller's "Efficient BackProp" of the same year. The initial rate 0.2 is the best of {0.05, 0.1,
     0.2, 0.4} by error on 5,000 held-out training images after 3 epochs on 10,000 (0.4 diverged);
-    the test set played no part. Budget: 12 epochs (the paper's error curve, its Figure 5, is flat
-    well before its 20 passes; the convergence rule on the training loss says whether 12 sufficed;
-    the paper profile runs the full 20).
+    the test set played no part. Budget: 12 epochs, fewer than the paper's 20 passes; the
+    convergence rule on the training loss says whether 12 sufficed, and the paper profile runs
+    the full 20.
 
     A ``train_size`` / ``test_size`` below the split's size draws a random subset per seed."""
     (x_train, y_train), (x_test, y_test) = data.load_mnist(train_size=train_size, test_size=test_size,
