@@ -145,3 +145,28 @@ def write_suite(workspace: Path, text: str, name: str = "toy") -> Path:
     path = workspace / "suites" / f"{name}.yaml"
     path.write_text(textwrap.dedent(text), encoding="utf-8")
     return path
+
+
+def use_block_digits(monkeypatch: pytest.MonkeyPatch, n_train: int, n_test: int = 300):
+    """Replace ``data.load_mnist`` by random 'digits' whose label sets a bright block, so classes are
+    learnable in seconds; the training pair (x, y)."""
+    import numpy as np
+
+    from repro import data
+
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        y = rng.integers(0, 10, n).astype("uint8")
+        x = rng.integers(0, 60, (n, 28, 28)).astype("uint8")
+        for i, c in enumerate(y):
+            x[i, 2 * c:2 * c + 6, 4:24] = 255
+        return x, y
+
+    train, test = make(n_train), make(n_test)
+
+    def load_mnist(train_size=None, test_size=None, seed=None):
+        return (train[0][:train_size], train[1][:train_size]), (test[0][:test_size], test[1][:test_size])
+
+    monkeypatch.setattr(data, "load_mnist", load_mnist)
+    return train

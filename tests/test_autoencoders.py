@@ -13,6 +13,7 @@ import pytest  # noqa: E402
 
 from repro import data  # noqa: E402
 from repro.experiments import autoencoders as ae  # noqa: E402
+from tests.conftest import use_block_digits  # noqa: E402
 
 RNG = np.random.default_rng(0)
 M = np.array([[0.0, 1.5, -2.0], [0.3, -0.7, 4.0]])
@@ -80,19 +81,7 @@ def test_vae_fit_stops_early_keeps_finite_and_flags_a_nan_loss():
 @pytest.fixture
 def block_mnist(monkeypatch):
     """Random 'digits' whose label sets a bright block: learnable in seconds."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        y = rng.integers(0, 10, n).astype("uint8")
-        x = rng.integers(0, 60, (n, 28, 28)).astype("uint8")
-        for i, c in enumerate(y):
-            x[i, 2 * c:2 * c + 6, 4:24] = 255
-        return x, y
-
-    train, test = make(1200), make(300)
-    monkeypatch.setattr(data, "load_mnist", lambda train_size=None, test_size=None, seed=None: (
-        (train[0][:train_size], train[1][:train_size]), (test[0][:test_size], test[1][:test_size])))
-    return train
+    return use_block_digits(monkeypatch, 1200)
 
 
 def test_vae_formulas_train_each_formula_and_report_what_the_claim_judges(block_mnist):

@@ -17,6 +17,7 @@ from repro import data, suite  # noqa: E402
 from repro.data import mitdb  # noqa: E402
 from repro.data.checksum import checksum  # noqa: E402
 from repro.experiments import autoencoders, gans, mnist_scoring  # noqa: E402
+from tests.conftest import use_block_digits  # noqa: E402
 from repro.models.generative import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator  # noqa: E402
 
 
@@ -159,22 +160,7 @@ def test_gan_training_is_deterministic_for_a_seed():
 @pytest.fixture
 def tiny_mnist(monkeypatch):
     """Random 'digits' whose label sets a bright block, so classes are learnable in seconds."""
-    rng = np.random.default_rng(0)
-
-    def make(n):
-        y = rng.integers(0, 10, n).astype("uint8")
-        x = rng.integers(0, 60, (n, 28, 28)).astype("uint8")
-        for i, c in enumerate(y):
-            x[i, 2 * c:2 * c + 6, 4:24] = 255
-        return x, y
-
-    train, test = make(600), make(300)
-
-    def load_mnist(train_size=None, test_size=None, seed=None):
-        return (train[0][:train_size], train[1][:train_size]), (test[0][:test_size], test[1][:test_size])
-
-    monkeypatch.setattr(data, "load_mnist", load_mnist)
-    return train
+    return use_block_digits(monkeypatch, 600)
 
 
 def test_ae_code_sizes_reports_every_code(tiny_mnist):
