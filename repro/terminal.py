@@ -59,14 +59,15 @@ class RunLog:
     (:meth:`switch`, on the runner's ``suite`` event); :meth:`keep` appends it to
     ``results/<machine>/<same stem>.log`` beside the finished record. What is written before the first
     suite starts (TensorFlow's start-up) opens the first suite's log; a run that stops before any suite
-    starts leaves it in ``.repro-cache/runs/start.log``. With ``verbose`` nothing is redirected.
+    starts leaves it in ``.repro-cache/runs/start-<pid>.log`` (one per process: two runs started together
+must not read or remove each other's). With ``verbose`` nothing is redirected.
     """
 
     def __init__(self, results: Path, console: Console, verbose: bool = False, header: str = "",
                  user_tf_level: bool = False):
         self.state, self.console, self.verbose, self.header = state_dir(results), console, verbose, header
         self.user_tf_level = user_tf_level
-        self.start = self.state / "start.log"
+        self.start = self.state / f"start-{os.getpid()}.log"
         self.current: Path | None = None
         self.file = None
         self.saved: dict[int, int] = {}
@@ -107,7 +108,7 @@ class RunLog:
         new = open(path, "w" if fresh else "a", encoding="utf-8", errors="replace", buffering=1)
         if self.header and not fresh:
             new.write(f"--- {records.now()} {self.header} ---\n")
-        if self.current == self.start:
+        if self.current == self.start and self.start.exists():
             new.write(self.start.read_text(encoding="utf-8", errors="replace"))
         new.flush()
         for fd in self.saved:

@@ -195,3 +195,21 @@ def test_agreement(verdicts, expected):
 
     short, full = verdicts
     assert agreement({"verdict": short, "n_seeds": 1}, {"verdict": full} if full else None) == expected
+
+
+def test_two_runs_started_together_keep_their_own_start_up_logs(workspace):
+    """Each process routes its start-up output to its own file: two runs sharing one .repro-cache once
+    crashed when the first removed the start-up log the second was about to read."""
+    write_suite(workspace, NOISY_SUITE)
+    write_suite(workspace, NOISY_SUITE.replace("suite: toy", "suite: toy2", 1), name="toy2")
+    results = workspace / "results"
+    procs = [subprocess.Popen([sys.executable, "cli.py", "run", name, "-p", "quick", "--results", str(results)],
+                              cwd=REPO, env=_env(workspace), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for name in ("toy", "toy2")]
+    outs = [p.communicate(timeout=170)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    assert not [o for o in outs if "Traceback" in o], outs
+    for name in ("toy", "toy2"):
+        logs = list((results / "testbox").glob(f"{name}-quick-*.log"))
+        assert len(logs) == 1 and "FAKE-CPP-LOG" in logs[0].read_text(), logs
+    assert not list((workspace / ".repro-cache").rglob("start*.log"))
