@@ -21,10 +21,10 @@ MARKS = {
 RANK = {verdict.REPRODUCED: 3, verdict.PARTIAL: 2, verdict.NOT_CHECKABLE: 2, verdict.INCONCLUSIVE: 2,
         verdict.CONTRADICTED: 1, verdict.ERROR: 0, None: 0}
 _RANK = RANK
-_TIMING_UNITS = {"s", "ms"}
-# wall-clock measurements, and values read off a wall-clock budget (loss after equal time, speed-ups,
-# time-scaling exponents): never bit-identical, never exact
-_TIMING_NAMES = ("seconds", "ms_per", "per_s", "tokens_per", "at_time", "equal_time", "time_exponent",
+_TIMING_UNITS = {"s", "ms", "s/s"}   # s/s: a ratio of two timings (one op's time over another's)
+# wall-clock or CPU-clock measurements, and values read off a clock budget (loss after equal time,
+# speed-ups, time-scaling exponents): never bit-identical, never exact
+_TIMING_NAMES = ("seconds", "cpu_s", "ms_per", "per_s", "tokens_per", "at_time", "equal_time", "time_exponent",
                  "speedup")
 
 

@@ -276,5 +276,9 @@ def test_values_read_off_a_wall_clock_are_timings():
                  "minibatch_loss_at_equal_time", "transformer_time_exponent", "speedup_transformer_over_lstm"):
         assert cmp.is_timing(name, {}), name
     assert cmp.is_timing("step_time", {"unit": "ms"})
+    # the training suite's judged timings that once got an exact tolerance in the smoke gate
+    assert cmp.is_timing("bn3.batchnorm_cpu_s_to_target", {})
+    assert cmp.is_timing("relu_speed.sigmoid_over_relu", {"unit": "s/s"})
+    assert cmp.is_timing("parallel_headroom", {"unit": "s/s"})
     for name in ("test_error", "conv3d_keeps_time", "adam_mnist_steps", "c1_params"):
         assert not cmp.is_timing(name, {}), name
