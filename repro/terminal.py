@@ -60,7 +60,7 @@ class RunLog:
     ``results/<machine>/<same stem>.log`` beside the finished record. What is written before the first
     suite starts (TensorFlow's start-up) opens the first suite's log; a run that stops before any suite
     starts leaves it in ``.repro-cache/runs/start-<pid>.log`` (one per process: two runs started together
-must not read or remove each other's). With ``verbose`` nothing is redirected.
+    must not read or remove each other's). With ``verbose`` nothing is redirected.
     """
 
     def __init__(self, results: Path, console: Console, verbose: bool = False, header: str = "",
