@@ -68,9 +68,11 @@ def test_norm_residual_ablation_tiny():
     assert "norm_res" in r.convergence
 
 
-def test_neighbour_pair_task():
-    x, y = attention.neighbour_pair_task(20, 5, 10, np.random.default_rng(0))
-    assert y[3, 2] == 10 * x[3, 1] + x[3, 3] and y[3, 0] == 10 * x[3, 4] + x[3, 1]   # cyclic
+def test_neighbour_task():
+    x, y = attention.neighbour_task(20, 5, 10, (-2, -1, 1, 2), np.random.default_rng(0))
+    assert y.shape == (20, 5, 4)
+    assert list(y[3, 2]) == [x[3, 0], x[3, 1], x[3, 3], x[3, 4]]
+    assert list(y[3, 0]) == [x[3, 3], x[3, 4], x[3, 1], x[3, 2]]   # cyclic
 
 
 def test_head_divergences_null_matches_permuted_heads():
