@@ -152,14 +152,14 @@ def missing_text(rows: list[dict], known: dict[str, tuple[str, object]] | None =
             + ".") if gone else ""
 
 
-def claim_rows(recs: list[dict]) -> list[dict]:
+def claim_rows(recs: list[dict], known: dict[str, tuple[str, object]] | None = None) -> list[dict]:
     """One row per claim, in chapter order: what the tables show.
 
     claimed: only the chapter's words or numbers; judged: the line each judged part is held to (a line
     the suite chose reads 'criterion (ours)'; a published value beside it is cited); measured: each
     part's value and its outcome (pass / fail / undecided)."""
     rows = []
-    known = current_claims()
+    known = current_claims() if known is None else known
     for rec in recs:
         for cid, e in rec["claims"].items():
             specs = e.get("metric_specs") or {}
@@ -220,7 +220,8 @@ def not_rejudged_text(recs: list[dict]) -> str:
 
 
 def markdown(recs: list[dict]) -> str:
-    rows = claim_rows(recs)
+    known = current_claims()
+    rows = claim_rows(recs, known)
     if not rows:
         return "No full-profile record yet: run `repro run --profile full`.\n"
     out = [f"**{counts_line(rows)}.** Claimed: only the chapter's words or numbers. Judged against: the line "
@@ -237,8 +238,9 @@ def markdown(recs: list[dict]) -> str:
     out.append(f"\nFrom {'; '.join(sources_text(r) for r in recs)}.\n")
     if not_rejudged_text(recs):
         out.append(f"\n{not_rejudged_text(recs)}\n")
-    if missing_text(rows):
-        out.append(f"\n{missing_text(rows)}\n")
+    missing = missing_text(rows, known)
+    if missing:
+        out.append(f"\n{missing}\n")
     return "".join(out)
 
 
@@ -928,7 +930,8 @@ def _summary_tables(rows: list[dict], titles: dict[str, str]) -> str:
 
 def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 7 claims") -> str:
     """The report page: the overview figure, the errata, a card per claim, the table, the environment."""
-    rows = claim_rows(recs)
+    known = current_claims()
+    rows = claim_rows(recs, known)
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
              f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{_e(title)}</title>",
              f"<style>{_CSS}</style></head><body><h1>{_e(title)}</h1>"]
@@ -937,7 +940,7 @@ def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 
         return "".join(parts)
     titles = chapter_titles(recs)
     n_errata = len(errata_items(rows))
-    missing = missing_text(rows)
+    missing = missing_text(rows, known)
     parts.append(f"<p><strong>{_e(counts_line(rows))}</strong></p>"
                  + (f"<p>{_e(missing)}</p>" if missing else "")
                  + '<nav><a href="#overview">What held</a><a href="#errata">Errata (' + str(n_errata) + ")</a>"

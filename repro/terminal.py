@@ -108,7 +108,7 @@ class RunLog:
         new = open(path, "w" if fresh else "a", encoding="utf-8", errors="replace", buffering=1)
         if self.header and not fresh:
             new.write(f"--- {records.now()} {self.header} ---\n")
-        if self.current == self.start and self.start.exists():
+        if self.current == self.start:
             new.write(self.start.read_text(encoding="utf-8", errors="replace"))
         new.flush()
         for fd in self.saved:
