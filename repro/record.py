@@ -111,7 +111,8 @@ def run_entry(run: Run, profile: str, code_hash: str) -> dict:
 def metric_spec(m: Metric) -> dict:
     return {"claimed": m.claimed, "rule": m.rule, "criterion": m.criterion, "better": m.direction,
             "tolerance": m.tolerance, "unit": m.unit, "precondition": m.precondition,
-            "literature": m.literature, "run": m.run, "key": m.key}
+            "literature": m.literature, "run": m.run, "key": m.key,
+            "scale": m.scale, "resolution": m.resolution, "variance": m.variance}
 
 
 def claim_entry(claim: Claim) -> dict:
@@ -135,6 +136,60 @@ def _level(runs: list[dict], alpha: float) -> float:
     return 1 - alpha / k
 
 
+def parts_judged(specs: dict) -> int:
+    """k: the claim's judged parts (metrics with a rule that are not preconditions), at least 1."""
+    return max(1, sum(1 for s in specs.values() if s.get("rule") and not s.get("precondition")))
+
+
+def _paired_se(spec: dict, other: dict, runs: dict[str, dict], seeds: list[str]) -> list | None:
+    """Per-seed standard errors of (this − other) from the same test items, when the run stored them
+    (Result.paired_se "A|B"; B|A serves too: the sign does not change the error)."""
+    if spec["run"] != other["run"]:
+        return None
+    r = runs[spec["run"]]
+    keys = ["0"] if r["deterministic"] else seeds
+    a, b = spec["key"], other["key"]
+    out = []
+    for k in keys:
+        p = r["results"][k].get("paired_se") or {}
+        v = p.get(f"{a}|{b}", p.get(f"{b}|{a}"))
+        if not isinstance(v, (int, float)) or isinstance(v, bool) or not math.isfinite(v):
+            return None
+        out.append(v)
+    return out
+
+
+def _judged_metric(name: str, spec: dict, vals: list, values: dict, specs: dict, errs: dict, why: dict,
+                   runs: dict, seeds: list[str], *, exact: bool, level: float, fail_level: float,
+                   alpha: float) -> dict:
+    """One metric's statistics and outcome: its summary, the test-sampling variance it carries (and
+    why), and verdict.judge's outcome with the family level beside the interval's own."""
+    m: dict[str, Any] = {}
+    numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals)
+    if numeric:
+        res = spec.get("resolution") or (1 if all(isinstance(v, int) for v in vals) else None)
+        m.update(stats.summary(vals, errs[name], resolution=None if spec.get("scale") else res,
+                               scale=spec.get("scale")))
+    rule = spec["rule"]
+    than = verdict.other_metric(rule)
+    own, other, pse, m["variance"] = errs[name], {}, None, why[name]
+    if than is not None and than in specs:
+        if own is None or errs[than] is None:   # seeds only on either side: nothing is added
+            own = None
+            m["variance"] = why[name] if errs[name] is None else why[than]
+        else:
+            other = {than: errs[than]}
+            pse = _paired_se(spec, specs[than], runs, seeds)
+    m.update(verdict.judge(rule, vals, values, exact=exact, level=level, fail_level=fail_level, stderr=own,
+                           other_stderr=other, paired_se={than: pse} if pse else None,
+                           scale=spec.get("scale"), resolution=spec.get("resolution")))
+    if "interval_level" in m:
+        m["level"] = 1 - alpha   # the family level: every decision of the claim holds at it jointly
+    if not rule or exact:
+        m.pop("variance", None)
+    return m
+
+
 def judge_claim(entry: dict, runs: dict[str, dict], alpha: float = verdict.ALPHA) -> None:
     """Recompute a claim's per-metric statistics, outcomes and verdict from its runs' per-seed results."""
     mine = [runs[r] for r in entry["run_ids"]]
@@ -155,18 +210,18 @@ def judge_claim(entry: dict, runs: dict[str, dict], alpha: float = verdict.ALPHA
         return
     entry.pop("error", None)
     level = _level(mine, alpha)
+    specs = entry["metric_specs"]
+    fail_level = verdict.fail_level(level, alpha, parts_judged(specs))
 
     def series(spec: dict, field: str) -> list:
         r = runs[spec["run"]]
         keys = ["0"] if r["deterministic"] else seeds
-        return [r["results"][k].get(field, {}).get(spec["key"]) for k in keys]
+        return [(r["results"][k].get(field) or {}).get(spec["key"]) for k in keys]
 
-    specs = entry["metric_specs"]
     values = {n: series(s, "metrics") for n, s in specs.items()}
-    errs = {}
+    errs, why = {}, {}
     for n, s in specs.items():
-        se = series(s, "stderr")
-        errs[n] = se if se and all(isinstance(e, (int, float)) for e in se) else None
+        errs[n], why[n] = stats.known_se(series(s, "stderr"), series(s, "test_set"), s.get("variance"))
     out, parts, pre = {}, {}, {}
     for name, spec in specs.items():
         vals = values[name]
@@ -176,10 +231,8 @@ def judge_claim(entry: dict, runs: dict[str, dict], alpha: float = verdict.ALPHA
             m.update(status=verdict.FAIL if spec["rule"] else verdict.INFO,
                      detail=f"run '{spec['run']}' did not return '{spec['key']}'")
         else:
-            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vals):
-                m.update(stats.summary(vals, errs[name]))
-            m.update(verdict.judge(spec["rule"], vals, values, exact=exact, level=level, stderr=errs[name],
-                                   other_stderr=errs))
+            m.update(_judged_metric(name, spec, vals, values, specs, errs, why, runs, seeds, exact=exact,
+                                    level=level, fail_level=fail_level, alpha=alpha))
         out[name] = m
         (pre if spec.get("precondition") else parts)[name] = m["status"]
     unconverged = []
@@ -198,7 +251,12 @@ def judge_claim(entry: dict, runs: dict[str, dict], alpha: float = verdict.ALPHA
     entry["unconverged"] = unconverged
     entry["verdict"], entry["deciding"] = verdict.combine(parts, checkable=entry["checkable"], preconditions=pre,
                                                           unconverged=unconverged)
-    entry["level"] = level
+    # levels: one family level per claim; the per-interval levels that decided passes and fails
+    entry.update(level=level, family_level=1 - alpha, pass_level=level, fail_level=fail_level,
+                 judged_parts=parts_judged(specs))
+    # a gate (precondition, convergence) does not hide a part that failed decisively or exactly
+    entry["decisive_fails"] = verdict.decisive_fails(out, specs)
+    entry["deciding"] = verdict.name_fails(entry["verdict"], entry["deciding"], entry["decisive_fails"])
 
 
 def undecided(entry: dict) -> list[str]:

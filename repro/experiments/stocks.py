@@ -166,6 +166,7 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
     ax.legend(fontsize=7, ncol=3, loc="upper left")
     periods = ", ".join(f"{t} from {row['test_from']} ({row['test_days']} d)" for t, row in per.items())
     return Result(metrics=metrics, artifacts={"accuracy.png": plots.png(fig)},
-                  stderr=stderr, convergence=converged,
+                  stderr=stderr, test_set={k: "fixed" for k in stderr},   # the last days of each series
+                  convergence=converged,
                   notes=f"window {window} log returns, {units} units, Adam {learning_rate:g}, early "
                         f"stopping (patience {patience}) on the validation period; test periods: {periods}")

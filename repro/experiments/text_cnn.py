@@ -322,6 +322,7 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
            title=f"Rotten Tomatoes fresh/rotten, seed {seed} ({n_test} test sentences)")
     return Result(metrics=metrics, artifacts={"accuracy.png": plots.png(fig)},
                   stderr=stderr, convergence=converged,
+                  test_set={k: "per_seed" for k in stderr},   # the film split changes with the seed
                   notes=f"embedding {embed_dim} (random init, trained), {seq_len} tokens, vocabulary "
                         f"{vocab}; Adam {learning_rate:g}, batch {batch_size}, early stopping on the "
                         f"validation films; wide: {wide_filters} filters per height, dropout {wide_dropout}; "
