@@ -3,8 +3,14 @@ differences, and intervals that also carry the test set's sampling error.
 
 An interval over seeds alone leaves out the error of measuring on a finite test set when every seed
 scores the same test items (that error is common to all seeds and does not average away). Where an
-experiment reports a per-seed standard error ``se`` from sampling the test set, the variance of the
-mean is taken as s²/n + mean(se²): the seeds' spread plus the test-sampling variance, not divided by n.
+experiment reports a per-seed standard error ``se`` from sampling a test set that every seed shares
+(Result.test_set 'fixed'), the variance of the mean is taken as s²/n + mean(se²): the seeds' spread
+plus the test-sampling variance, not divided by n. That sum's quantile uses Welch-Satterthwaite
+degrees of freedom, the test-sampling part being known rather than estimated (:func:`interval`).
+Where each seed draws its own test items ('per_seed') the spread already holds that error and
+nothing is added (:func:`known_se`). A discrete metric's seed variance has a floor (``resolution``),
+a ratio can be judged on a log10 scale, and a share of seeds gets an exact interval
+(:func:`clopper_pearson`).
 """
 from __future__ import annotations
 
@@ -49,10 +55,22 @@ def t_cdf(t: float, df: float) -> float:
     return 1 - tail if t >= 0 else tail
 
 
+def z_quantile(level: float) -> float:
+    """The two-sided normal quantile: P(|Z| <= q) = level."""
+    lo, hi = 0.0, 40.0
+    for _ in range(200):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if math.erf(mid / math.sqrt(2)) < level else (lo, mid)
+    return (lo + hi) / 2
+
+
 def t_quantile(level: float, df: float) -> float:
-    """The two-sided quantile: P(|T| <= q) = level for Student's t with ``df`` degrees of freedom."""
+    """The two-sided quantile: P(|T| <= q) = level for Student's t with ``df`` degrees of freedom
+    (the normal quantile for infinite or very large df)."""
     if df < 1:
         raise ValueError("a t interval needs at least 2 values")
+    if df > 1e7:
+        return z_quantile(level)
     p = 0.5 + level / 2
     lo, hi = 0.0, 1.0
     while t_cdf(hi, df) < p:
@@ -93,8 +111,15 @@ def seed_variance(xs: Sequence[float], resolution: float | None = None) -> float
 
 def interval(xs: Sequence[float], level: float = 0.95, se: Sequence[float] | None = None, *,
              resolution: float | None = None) -> tuple[float, float] | None:
-    """Interval of the mean at ``level`` (Student t, n−1 degrees of freedom), widened by the
-    test-sampling standard errors ``se`` (one per seed) when given; None for a single value.
+    """Interval of the mean at ``level``, widened by the test-sampling standard errors ``se`` (one
+    per seed) when given; None for a single value.
+
+    Half-width q·sqrt(s²/n + mean(se²)), q the t quantile at the Welch-Satterthwaite degrees of
+    freedom of that sum (:func:`welch_df`): only the seed part is estimated from n values, the
+    test-sampling part is known (a binomial variance), so it is not inflated by t with n − 1 df.
+    The half-width is never below the seeds-only one, t(n − 1)·s/√n (at 2-3 seeds with the two
+    parts about equal, Welch's df would undercut it: more variance must not narrow an interval).
+    Without ``se`` this is the plain Student t interval with n − 1 df.
 
     ``resolution`` R: the smallest step the metric can take (1 for a count). Seeds that agree give
     s = 0 and a point interval, which would decide on 3 identical seeds although a fourth could
@@ -106,12 +131,23 @@ def interval(xs: Sequence[float], level: float = 0.95, se: Sequence[float] | Non
     if var_s is None:
         return None
     n = len(xs)
-    var = var_s / n
-    if se:
-        var += mean([e * e for e in se])
-    half = t_quantile(level, n - 1) * math.sqrt(var)
+    seeds_part = var_s / n
+    known = mean([e * e for e in se]) if se else 0.0
+    half = t_quantile(level, welch_df(seeds_part, n, known)) * math.sqrt(seeds_part + known)
+    if known:   # never narrower than the seeds alone would give (Welch's df can undercut it at tiny n)
+        half = max(half, t_quantile(level, n - 1) * math.sqrt(seeds_part))
     m = mean(xs)
     return (m - half, m + half)
+
+
+def welch_df(seeds_part: float, n: int, known: float = 0.0) -> float:
+    """Welch-Satterthwaite degrees of freedom of the variance s²/n + K, where s²/n is estimated
+    from n seeds (n − 1 df) and K, the test-sampling variance, is known (binomial: infinite df):
+    df = (n − 1)·((s²/n + K) / (s²/n))². n − 1 when K = 0; large (towards the normal quantile) when
+    K dominates; infinite when the seeds agree exactly."""
+    if seeds_part <= 0:
+        return math.inf
+    return (n - 1) * ((seeds_part + known) / seeds_part) ** 2
 
 
 def ci95(xs: Sequence[float], se: Sequence[float] | None = None, *, resolution: float | None = None

@@ -87,11 +87,11 @@ def test_every_experiment_that_returns_a_stderr_declares_its_test_set():
 def test_per_seed_test_items_add_no_test_sampling_error_and_fixed_ones_do():
     accs = [0.900, 0.905, 0.910]
     def run(test_set):
-        seeds = [{"metrics": {"acc": a}, "stderr": {"acc": 0.01}, "test_set": {"acc": test_set} if test_set else {}}
+        seeds = [{"metrics": {"acc": a}, "stderr": {"acc": 0.02}, "test_set": {"acc": test_set} if test_set else {}}
                  for a in accs]
         return judged({"acc": spec({"at_least": 0.88}, criterion="x")}, seeds)["metrics"]["acc"]
     fixed, per_seed, undeclared = run("fixed"), run("per_seed"), run(None)
-    assert fixed["status"] == "undecided"        # the 0.01 test error does not average away
+    assert fixed["status"] == "undecided"        # the 0.02 test error does not average away
     assert per_seed["status"] == "pass"          # the seeds' spread already holds it
     assert "drawn per seed" in per_seed["variance"] and "same test items" in fixed["variance"]
     assert undeclared["decision_interval"] == fixed["decision_interval"]   # old records: taken as fixed
@@ -252,3 +252,30 @@ def test_the_new_fields_and_kinds_load(workspace):
     assert verdict.rule_kind(s.claim("TOY-PAIRED").metric("score").rule) == "paired_within"
     entry = record.claim_entry(s.claim("TOY-SCORE"))
     assert entry["metric_specs"]["score"]["scale"] == "log10"
+
+
+# ---- item 1: the known test-sampling variance is not inflated by t with n - 1 df -------------------
+
+def test_a_known_test_sampling_variance_uses_welch_degrees_of_freedom():
+    errs = [0.0105, 0.0110, 0.0100, 0.0108, 0.0103]          # 5 seeds of LeNet-5 on the 10,000 test images
+    se = [stats.binomial_se(e, 10_000) for e in errs]
+    n, s2 = len(errs), stats.std(errs) ** 2
+    known = stats.mean([e * e for e in se])
+    var = s2 / n + known
+    lo, hi = stats.interval(errs, 0.95, se)
+    half = (hi - lo) / 2
+    df = (n - 1) * (var / (s2 / n)) ** 2
+    assert stats.welch_df(s2 / n, n, known) == pytest.approx(df)
+    assert half == pytest.approx(stats.t_quantile(0.95, df) * math.sqrt(var))
+    assert half < 0.75 * stats.t975(n - 1) * math.sqrt(var)     # not t_4 = 2.78 on the whole variance
+    assert half == pytest.approx(1.96 * math.sqrt(var), rel=0.01)   # the binomial part dominates: ~z
+    # without a known part it is the plain t interval; with seeds that agree exactly, the normal one
+    assert stats.interval(errs, 0.95) == pytest.approx(
+        (stats.mean(errs) - stats.t975(4) * math.sqrt(s2 / n), stats.mean(errs) + stats.t975(4) * math.sqrt(s2 / n)))
+    lo, hi = stats.interval([0.01] * 3, 0.95, [0.001] * 3)
+    assert (hi - lo) / 2 == pytest.approx(stats.z_quantile(0.95) * 0.001)
+    # adding a known variance never narrows the interval of the seeds alone
+    xs = [0.90, 0.91, 0.92]
+    for e in (0.001, 0.005, 0.01, 0.02):
+        assert stats.interval(xs, 0.95, [e] * 3)[1] >= stats.interval(xs, 0.95)[1]
+    assert stats.z_quantile(0.95) == pytest.approx(1.959964, abs=1e-6)
