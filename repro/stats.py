@@ -235,9 +235,11 @@ def paired_item_se(a: Sequence[float], b: Sequence[float]) -> float:
     (only the items one gets right and the other wrong contribute); for per-item losses, the spread
     of the loss differences. Much smaller than hypot(se_a, se_b) when the two models agree on most
     items, which is what scoring them on the same items buys."""
-    if len(a) != len(b) or len(a) < 2:
-        raise ValueError(f"need two equally long per-item series of at least 2 items, got {len(a)} and {len(b)}")
-    d = [x - y for x, y in zip(a, b)]
+    if len(a) != len(b):
+        raise ValueError(f"need two equally long per-item series, got {len(a)} and {len(b)}")
+    if len(a) < 2:
+        return float("nan")
+    d = [float(x) - float(y) for x, y in zip(a, b)]
     return std(d) / math.sqrt(len(d))
 
 
