@@ -295,3 +295,13 @@ def test_lenet_mnist_compares_with_the_paper_on_seed_variance_only():
     rule = m.rule
     got = judged({"test_error": spec(rule, criterion="x", variance="seeds")}, seeds, looks=2)["metrics"]["test_error"]
     assert got["status"] == "pass", got["detail"]
+
+
+# ---- item 10: ratios on a log scale --------------------------------------------------------------
+
+def test_gradient_and_timing_ratios_are_judged_on_a_log_scale():
+    s = suites.load(suites.SUITES_DIR / "training.yaml", check=False)
+    for cid, name in (("VANISH-SIGMOID", "sigmoid_ratio_init"), ("VANISH-SIGMOID", "sigmoid_ratio_trained"),
+                      ("RELU-GRAD", "relu.relu_ratio_init"), ("RELU-GRAD", "relu.relu_ratio_trained"),
+                      ("RELU-GRAD", "relu_speed.sigmoid_over_relu")):
+        assert s.claim(cid).metric(name).scale == "log10", (cid, name)
