@@ -224,7 +224,8 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
             break
     if rec is None:
         rec = record.new(suite, profile, env)
-    rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None)
+    rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None,
+               seeds_fixed=seeds or None)
 
     runs = needed_runs(suite, claims)
     keys: dict[str, str] = {}
@@ -239,6 +240,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         rec["runs"][run.id] = entry
         looks[run.id] = suite.looks(run, profile, seeds)
         entry["looks"] = looks[run.id]
+        entry["seeds_fixed"] = seeds if seeds and not run.deterministic else None
     target = {r.id: looks[r.id][0] for r in runs}
     why = {r.id: ("one seed (deterministic)" if r.deterministic else
                   f"{target[r.id]} seeds (--seeds)" if seeds else f"{target[r.id]} seeds (the profile's start)")

@@ -305,3 +305,108 @@ def test_gradient_and_timing_ratios_are_judged_on_a_log_scale():
                       ("RELU-GRAD", "relu.relu_ratio_init"), ("RELU-GRAD", "relu.relu_ratio_trained"),
                       ("RELU-GRAD", "relu_speed.sigmoid_over_relu")):
         assert s.claim(cid).metric(name).scale == "log10", (cid, name)
+
+
+# ---- item 9: fails at alpha/k within a claim, passes at alpha --------------------------------------
+
+def test_a_fail_among_k_parts_needs_the_wider_interval_and_a_pass_does_not():
+    specs = {"a": spec({"at_least": 0.5}), "b": spec({"at_least": 0.1}), "c": spec({"at_most": 2.0})}
+    seeds = seeds_of(a=[0.45, 0.46, 0.47], b=[0.9, 0.91, 0.92], c=[1.0, 1.01, 1.02])
+    e = judged(specs, seeds)                                          # one look, 3 judged parts
+    a = e["metrics"]["a"]
+    assert stats.interval([0.45, 0.46, 0.47], 0.95)[1] < 0.5          # at 95% alone it would fail ...
+    assert a["status"] == "undecided"                                 # ... but a fail is decided at 98.3%
+    assert a["interval_level"] == pytest.approx(1 - 0.05 / 3) and a["level"] == pytest.approx(0.95)
+    assert a["intervals"]["pass"]["level"] == pytest.approx(0.95)
+    assert e["metrics"]["b"]["status"] == "pass" and e["metrics"]["b"]["interval_level"] == pytest.approx(0.95)
+    assert (e["pass_level"], e["family_level"]) == (pytest.approx(0.95), pytest.approx(0.95))
+    assert e["fail_level"] == pytest.approx(1 - 0.05 / 3) and e["judged_parts"] == 3
+    alone = judged({"a": spec({"at_least": 0.5})}, seeds_of(a=[0.45, 0.46, 0.47]))
+    assert alone["metrics"]["a"]["status"] == "fail"                  # one part: no split
+    # with looks too: a pass at 1 - 0.05/L, a fail at 1 - 0.05/(L k)
+    two = judged(specs, seeds, looks=2)
+    assert two["pass_level"] == pytest.approx(0.975) and two["fail_level"] == pytest.approx(1 - 0.05 / 6)
+
+
+# ---- item 8: one level, shown ----------------------------------------------------------------------
+
+def test_tables_show_the_interval_that_decided_with_its_level():
+    specs = {"a": spec({"at_least": 0.5}), "b": spec({"at_least": 0.1}), "c": spec({"paired": {"than": "b", "better": "lower"}})}
+    e = judged(specs, seeds_of(a=[0.45, 0.46, 0.47], b=[0.9, 0.91, 0.92], c=[0.5, 0.52, 0.51]), looks=3)
+    a, c = e["metrics"]["a"], e["metrics"]["c"]
+    text = record.measured_text(a)
+    lo, hi = a["decision_interval"]
+    assert a["ci95"] != a["decision_interval"]
+    assert f"{record.level_label(a['interval_level'])} CI [{record.fmt(lo)}, {record.fmt(hi)}]" in text
+    assert record.level_label(1 - 0.05 / 9) == "99.4%" and record.level_label(0.95) == "95%"
+    assert "CI [" + record.fmt(c["advantage"]["decision_interval"][0]) in record.measured_text(c)
+    assert "98.3% CI" in record.measured_text(c)                      # a pass: at α over the 3 looks
+    rec = {"claims": {"C": dict(e, section="s", n_seeds=3, seconds=1.0, verdict=e["verdict"])}}
+    row = next(r for r in record.rows(rec) if r["metric"] == "a")
+    assert row["measured"] == text
+    assert text in record.verdict_table_md(rec).replace("\\|", "|")
+    assert "family confidence 95%" in record.level_text(e) and "99.4%" in record.level_text(e)
+
+
+def test_a_record_whose_seeds_were_fixed_by_hand_says_so(workspace):
+    s = suites.load(workspace / "suites" / "toy.yaml")
+    env = {"machine": "testbox", "commit": "abc1234567", "python": "3", "tensorflow": "t", "keras": "k",
+           "device": "CPU:0"}
+    path = runner.run_suite(s, list(s.claims), profile="full", env=env, results_dir=workspace / "results", seeds=4)
+    rec = record.load(path)
+    assert rec["seeds_fixed"] == 4 and rec["claims"]["TOY-SCORE"]["seeds_fixed"] == 4
+    assert rec["claims"]["TOY-SHAPE"]["seeds_fixed"] is None             # deterministic: one run, not fixed
+    assert record.seeds_text(rec["claims"]["TOY-SCORE"]) == "4 (fixed with --seeds)"
+    assert "4 (fixed with --seeds)" in path.with_suffix(".csv").read_text()
+    # a record from before the field: read from the seeds' reason
+    old = dict(rec["claims"]["TOY-SCORE"])
+    runs = {k: dict(v, seeds_fixed=None) for k, v in rec["runs"].items()}
+    record.judge_claim(old, runs)
+    assert old["seeds_fixed"] == 4
+
+
+# ---- item 6: existence over seeds, shown as k of n -------------------------------------------------
+
+def test_an_existence_claim_shows_k_of_n_seeds_and_the_exact_interval():
+    rule = {"in_seeds": {"where": {"at_most": 6}, "min_share": 0.2}}
+    e = judged({"modes": spec(rule, criterion="ours")}, seeds_of(modes=[5, 8, 4, 8, 6, 8]))
+    m = e["metrics"]["modes"]
+    assert (m["count"], m["n"]) == (3, 6) and m["status"] == "undecided"
+    assert m["decision_interval"] == pytest.approx(list(stats.clopper_pearson(3, 6, 0.95)))
+    assert record.measured_text(m).startswith("3 of 6 seeds (95% CI [")
+
+
+# ---- a gate must not hide a decisive result --------------------------------------------------------
+
+def test_a_gate_keeps_the_verdict_inconclusive_but_names_the_decisive_fails():
+    specs = {"lstm_accuracy": spec({"at_least": 0.65}),
+             "rnn_accuracy": spec({"paired": {"than": "lstm_accuracy", "better": "lower"}}),
+             "majority_accuracy": spec({"paired": {"than": "lstm_accuracy", "better": "lower"}}, criterion="ours",
+                                       precondition=True)}
+    e = judged(specs, seeds_of(lstm_accuracy=[0.51, 0.52, 0.515, 0.505, 0.52],
+                               rnn_accuracy=[0.50, 0.53, 0.51, 0.52, 0.50],
+                               majority_accuracy=[0.52, 0.51, 0.52, 0.50, 0.53]), looks=2)
+    assert e["metrics"]["lstm_accuracy"]["status"] == "fail"
+    assert e["verdict"] == "inconclusive"                              # the precondition gate holds ...
+    assert e["deciding"].startswith("chapter's number not reached: lstm_accuracy [")   # ... and names the miss
+    assert "vs ≥ 0.65" in e["deciding"] and "precondition majority_accuracy" in e["deciding"]
+    assert [f["part"] for f in e["decisive_fails"]] == ["lstm_accuracy"]
+    assert e["decisive_fails"][0]["kind"] == "chapter's number not reached"
+
+
+def test_deterministic_and_criterion_fails_are_named_under_an_unconverged_gate():
+    metrics = {"overflows": {"status": "fail", "detail": "measured False, claimed True"},
+               "loss": {"status": "pass", "advantage": {"decision_interval": [0.01, 0.03], "level": 0.95}},
+               "gap": {"status": "fail", "decision_interval": [1e-4, 2e-4], "interval_level": 0.975}}
+    specs = {"overflows": {"rule": {"equal": True}},
+             "loss": {"rule": {"paired": {"than": "x", "better": "lower"}}},
+             "gap": {"rule": {"at_most": 0.0}, "criterion": "ours"}}
+    fails = verdict.decisive_fails(metrics, specs)
+    assert [(f["part"], f["kind"]) for f in fails] == [("overflows", "fails deterministically"),
+                                                       ("gap", "our criterion not met")]
+    v, why = verdict.combine({n: m["status"] for n, m in metrics.items()}, unconverged=["m on 1 of 3 seeds"])
+    text = verdict.name_fails(v, why, fails)
+    assert v == "inconclusive" and text.startswith("fails deterministically: overflows measured False")
+    assert "our criterion not met: gap [0.0001, 0.0002] at 97.5% vs ≤ 0.0" in text and "not converged" in text
+    # a verdict that is not inconclusive names its fails already: the line is left alone
+    assert verdict.name_fails("contradicted", "gap fails decisively", fails) == "gap fails decisively"
