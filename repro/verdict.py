@@ -442,9 +442,10 @@ def _iv_text(iv: list, scale_fmt: str = ".3g") -> str:
 
 
 def fail_text(name: str, m: dict, spec: dict) -> tuple[str, str]:
-    """(kind, words) for one judged part that failed: kind is "chapter's number not reached" (the
-    chapter's own line), "our criterion not met" (a line the suite chose) or "fails
-    deterministically" (an exact comparison), words say what was measured against what."""
+    """(kind, words) for one judged part that failed. kind: "fails deterministically" (an exact
+    comparison), "our criterion not met" (a line the suite chose), "chapter's comparison does not
+    hold" (the chapter's "A beats B") or "chapter's number not reached" (the chapter's own line);
+    words: what was measured, with the interval that decided and its level, against what."""
     rule = spec.get("rule") or {}
     adv = m.get("advantage") if isinstance(m.get("advantage"), dict) else {}
     iv = (adv or {}).get("decision_interval") or m.get("decision_interval")
@@ -453,13 +454,18 @@ def fail_text(name: str, m: dict, spec: dict) -> tuple[str, str]:
         return "fails deterministically", f"{name} {m.get('detail', '')}".strip()
     at = f" at {lvl:.1%}" if isinstance(lvl, float) else ""
     kind = rule_kind(rule) if rule else ""
-    if kind in PAIRED_KINDS:
-        what = f"{name} − {rule[kind]['than']} {_iv_text(iv)}{at} vs {describe(rule)}"
+    if kind == "paired":
+        what = (f"{name}'s advantage over {rule[kind]['than']} {_iv_text(iv)}{at} "
+                f"(claimed {rule[kind]['better']})")
+    elif kind == "paired_within":
+        what = f"{name} − {rule[kind]['than']} {_iv_text(iv)}{at} vs ±{rule[kind]['margin']}"
     elif kind == "in_seeds":
         what = f"{name} in {m.get('count')} of {m.get('n')} seeds, share {_iv_text(iv)}{at} vs {describe(rule)}"
     else:
         what = f"{name} {_iv_text(iv)}{at} vs {describe(rule)}"
-    return ("our criterion not met" if spec.get("criterion") else "chapter's number not reached"), what
+    if spec.get("criterion"):
+        return "our criterion not met", what
+    return ("chapter's comparison does not hold" if kind in PAIRED_KINDS else "chapter's number not reached"), what
 
 
 def decisive_fails(metrics: dict, specs: dict) -> list[dict]:

@@ -305,6 +305,12 @@ def test_gradient_and_timing_ratios_are_judged_on_a_log_scale():
                       ("RELU-GRAD", "relu.relu_ratio_init"), ("RELU-GRAD", "relu.relu_ratio_trained"),
                       ("RELU-GRAD", "relu_speed.sigmoid_over_relu")):
         assert s.claim(cid).metric(name).scale == "log10", (cid, name)
+    # a share of 8 layer pairs is discrete: 3 seeds at 1.0 no longer pass on a point interval
+    shrink = s.claim("VANISH-SIGMOID").metric("sigmoid_shrink_fraction_init")
+    assert shrink.resolution == 0.125
+    got = verdict.judge(shrink.rule, [1.0] * 3, level=1 - 0.05 / 3, resolution=shrink.resolution)
+    assert got["status"] == "undecided" and got["decision_interval"][0] < 0.75
+    assert verdict.judge(shrink.rule, [1.0] * 6, level=1 - 0.05 / 3, resolution=shrink.resolution)["status"] == "pass"
 
 
 # ---- item 9: fails at alpha/k within a claim, passes at alpha --------------------------------------
@@ -410,3 +416,10 @@ def test_deterministic_and_criterion_fails_are_named_under_an_unconverged_gate()
     assert "our criterion not met: gap [0.0001, 0.0002] at 97.5% vs ≤ 0.0" in text and "not converged" in text
     # a verdict that is not inconclusive names its fails already: the line is left alone
     assert verdict.name_fails("contradicted", "gap fails decisively", fails) == "gap fails decisively"
+
+
+def test_a_failed_comparison_of_the_chapters_is_named_as_such():
+    m = {"status": "fail", "advantage": {"decision_interval": [-0.33, -0.006], "level": 0.983}}
+    kind, text = verdict.fail_text("lsgan_ratio", m, {"rule": {"paired": {"than": "nonsat_ratio", "better": "higher"}}})
+    assert kind == "chapter's comparison does not hold"
+    assert text == "lsgan_ratio's advantage over nonsat_ratio [-0.33, -0.006] at 98.3% (claimed higher)"
