@@ -45,7 +45,15 @@ Options a suite metric may add (passed to :func:`judge` by the record):
 A claim's verdict from its parts (``combine``): ``reproduced`` when every judged part passes;
 ``contradicted`` when at least one fails and none passes; ``partially reproduced`` when some pass and
 some fail; ``inconclusive`` when what is left is undecided, when a precondition (the experiment reached
-the state the claim is about) did not pass, or when a trained model did not converge.
+the state the claim is about) did not pass, or when a trained model did not converge. Such a gate does
+not hide a part that failed decisively (by its interval) or deterministically: ``decisive_fails`` lists
+them and ``name_fails`` puts them first in the deciding line ("chapter's number not reached: ...").
+
+Levels: a claim's decisions hold jointly at the family level 1 − α (α = 0.05). A pass is decided by
+an interval at 1 − α/L (L: the looks its run may take), a fail at 1 − α/(L·k) (k: the claim's judged
+parts, ``fail_level``): with k parts, one spurious fail would otherwise turn a claim on ~k·α. The
+record keeps, per part, the interval that decided (``decision_interval``), its own level
+(``interval_level``) and the family level (``level``).
 """
 from __future__ import annotations
 
