@@ -24,7 +24,10 @@ class Result:
     notes:     a short free text shown in the record (what was built, which data source was used).
     stderr:    metric name -> standard error of this seed's value from sampling the test set
                (e.g. ``stats.binomial_se(acc, n_test)``); the runner widens the interval with it.
-    convergence: model label -> ``repro.convergence.check(...)``: did that training run converge?
+    convergence: model label -> ``repro.convergence.check(...)``: the state its training curve ended in
+               (converged / solved / stalled / unstable / still improving / too short to tell); pass
+               ``metrics=`` (the metric keys or patterns this model produces) so that only claims
+               judging them are gated by it.
     """
 
     metrics: dict[str, Metric]
