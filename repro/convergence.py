@@ -25,7 +25,7 @@ How the curve is read (each step is in the entry's ``rule`` and ``detail``):
    smoothed curve is a running median of three.
 3. The tail is the last ``tail`` share of the points (20%, at least three). Its trend is the
    Theil–Sen slope (the median of the pairwise slopes: one spike does not move it) times its
-   length. The flat band is ``tol``: a 5% change of the value on a log scale, else 5% of the
+   length, on the smoothed curve. The flat band is ``tol``: a 5% change of the value on a log scale, else 5% of the
    larger of the smoothed curve's range and its end level. The noise is the robust spread
    (1.4826 × median absolute deviation) of the curve around its smoothed self over its second
    half; a trend within two of its standard errors counts as flat.
@@ -166,7 +166,7 @@ def check(curve: Sequence[float | None], *, budget: str, tail: float = 0.2, tol:
     if diverged:
         return done(UNSTABLE, f"diverged: the curve ends in a non-finite value after {len(ys)} finite points")
     if floor is not None and ys:
-        end = statistics.median(ys[-3:])
+        end = statistics.median(ys[-3:]) if len(ys) >= 3 else ys[-1]
         if (end >= floor) if higher else (end <= floor):
             return done(SOLVED, f"ended at {_num(end)}, {'at or above' if higher else 'at or below'} the floor "
                                 f"{_num(floor)} (median of the last {min(3, len(ys))} points)")
@@ -182,7 +182,7 @@ def check(curve: Sequence[float | None], *, budget: str, tail: float = 0.2, tol:
     z = [g(y) for y in judged]
     s = _median3(z)
     k = min(n, max(3, round(tail * n)))
-    change = theil_sen(z[-k:]) * k                    # the tail's trend over the tail window (< 0: improving)
+    change = theil_sen(s[-k:]) * k                    # the smoothed tail's trend over its window (< 0: improving)
     half = n // 2
     noise = 1.4826 * statistics.median([abs(a - b) for a, b in zip(z[half:], s[half:])])
     end_z = statistics.median(z[-3:])
@@ -211,7 +211,7 @@ def check(curve: Sequence[float | None], *, budget: str, tail: float = 0.2, tol:
     what = "the base-rate phase" if phase_end else "the budget"
     estimate = f"not slowing down over the last {2 * k} points: no budget estimate from this curve"
     if n >= 2 * k:
-        before = theil_sen(z[-2 * k:-k]) * k
+        before = theil_sen(s[-2 * k:-k]) * k
         if before < change < 0:
             q = change / before
             windows = math.ceil(math.log(flat / -change) / math.log(q)) if q > 0 else 1
@@ -222,6 +222,21 @@ def check(curve: Sequence[float | None], *, budget: str, tail: float = 0.2, tol:
             else:
                 estimate = f"about {nice:g}x {what}{_budget_units(int(nice * n), unit_per_point, unit)} would settle it"
     return done(IMPROVING, f"improving: {said}", estimate)
+
+
+def by_rule(state: str, *, rule: str, budget: str, detail: str = "", estimate: str = "",
+            curve: Sequence[float] | None = None, metrics: Iterable[str] | None = None) -> dict:
+    """An entry whose state another stated rule decided (early stopping fired, a task solved on its
+    validation set, a target reached), in the same form as ``check``'s."""
+    if state not in STATES:
+        raise ValueError(f"state must be one of {', '.join(STATES)}, not {state!r}")
+    ys = [float(y) for y in (curve or []) if y is not None and math.isfinite(float(y))]
+    out = {"state": state, "converged": state in SETTLED, "rule": rule, "budget": budget, "tail_change": None,
+           "estimate": estimate, "detail": detail, "level": _sig(statistics.median(ys[-3:])) if ys else None,
+           "curve": _compact(ys)[0], "args": None, "version": VERSION}
+    if metrics is not None:
+        out["metrics"] = list(metrics)
+    return out
 
 
 def from_history(history, *, monitor: str = "loss", budget: str | None = None, **kw) -> dict:
@@ -236,13 +251,12 @@ def from_early_stopping(history, stop, *, patience: int, epochs: int, metrics: I
     """A model trained with early stopping on ``val_loss``: converged when the stop fired; otherwise
     the same rule on the validation loss it watches (a training loss still falls when it stops)."""
     ran = len(history.history["loss"])
-    conv = from_history(history, monitor="val_loss", budget=f"{ran} of at most {epochs} epochs",
-                        metrics=metrics, **kw)
+    budget = f"{ran} of at most {epochs} epochs"
     if stop.stopped_epoch > 0:
-        conv.update(state=CONVERGED, converged=True, tail_change=None, estimate="", args=None,
-                    rule=f"early stopping fired: val_loss did not improve for {patience} epochs",
-                    detail=f"stopped after {ran} epochs")
-        return conv
+        return by_rule(CONVERGED, rule=f"early stopping fired: val_loss did not improve for {patience} epochs",
+                       budget=budget, detail=f"stopped after {ran} epochs",
+                       curve=history.history.get("val_loss"), metrics=metrics)
+    conv = from_history(history, monitor="val_loss", budget=budget, metrics=metrics, **kw)
     conv["rule"] = "val_loss (what early stopping watches): " + conv["rule"]
     return conv
 
@@ -272,6 +286,23 @@ def restate(c: dict) -> dict:
 
 
 # ---- which models gate a claim ---------------------------------------------------------------
+
+def problems(entries: dict, metric_keys: Iterable[str]) -> list[str]:
+    """What is wrong with an experiment's convergence entries, one line each: an entry that is not a
+    check (no state), or a ``metrics`` name or pattern that matches none of the metrics it returned."""
+    keys = list(metric_keys)
+    out = []
+    for label, c in entries.items():
+        if not isinstance(c, dict) or (c.get("state") not in STATES and not isinstance(c.get("converged"), bool)):
+            out.append(f"convergence entry '{label}' has no state: build it with repro.convergence.check "
+                       f"(or by_rule)")
+            continue
+        for pat in c.get("metrics") or []:
+            if not any(fnmatch.fnmatchcase(k, pat) for k in keys):
+                out.append(f"convergence entry '{label}' names metric '{pat}', which matches none the "
+                           f"experiment returned")
+    return out
+
 
 def _than(rule: Any) -> str | None:
     """The metric a paired rule compares with ({paired: {than: M}}, {paired_within: {than: M}}, ...)."""
