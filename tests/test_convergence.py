@@ -293,10 +293,10 @@ def test_runner_records_a_convergence_entry_naming_metrics_the_experiment_did_no
     registry.load_all()
     registry.EXPERIMENTS.update({"_conv_bad": bad, "_conv_good": good})
     try:
-        out = runner.run_unit("_conv_bad", 0, {})
+        out = runner.run_unit("_conv_bad", {}, 0)
         assert out["error"] == "experiment '_conv_bad': convergence entry 'm' names metric 'b_*', which matches " \
                                "none the experiment returned"
-        assert runner.run_unit("_conv_good", 0, {})["error"] is None
+        assert runner.run_unit("_conv_good", {}, 0)["error"] is None
     finally:
         for name in ("_conv_bad", "_conv_good"):
             registry.EXPERIMENTS.pop(name, None)
