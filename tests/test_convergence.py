@@ -300,3 +300,14 @@ def test_runner_records_a_convergence_entry_naming_metrics_the_experiment_did_no
     finally:
         for name in ("_conv_bad", "_conv_good"):
             registry.EXPERIMENTS.pop(name, None)
+
+
+def test_report_rows_carry_the_budget_note():
+    from repro.report import claim_rows
+
+    runs = {"r": _run("r", {"a": 2.0, "b": 1.0}, {"m": IMPROVING})}
+    e = _judge(_entry({"a": {"run": "r", "key": "a", "rule": {"paired": {"than": "b", "better": "higher"}}},
+                       "b": {"run": "r", "key": "b"}}, runs, about_budget=True), runs)
+    e.update(section="s", claim="c", chapter="7.1", n_seeds=3, seconds=1.0)
+    rec = {"claims": {"X": e}, "suite": "s"}
+    assert claim_rows([rec], known={})[0]["budget"] == "at equal budget (10 epochs): r"
