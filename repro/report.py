@@ -210,6 +210,7 @@ def claim_rows(recs: list[dict], known: dict[str, tuple[str, object]] | None = N
                 "outcomes": {n: m["status"] for n, m in judged},
                 "seeds": e.get("n_seeds") or 0, "seeds_text": _seeds_text(e), "seeds_why": e.get("seeds_why") or "",
                 "verdict": e["verdict"], "deciding": e.get("deciding") or "", "seconds": e.get("seconds") or 0.0,
+                "budget": budget_note(e),          # 'at equal budget (...): reason' for a claim about its budget
                 "entry": e, "record": rec,
                 "stale": stale_text(e.get("version"), known.get(cid, (None, None))[1]),
             })
