@@ -56,6 +56,10 @@ class Estimate:
         """'full profile: about 2 h 40 min on this machine ... ; 35 min cached' and what it does not know."""
         units = sum(r.start - r.cached for r in self.runs)
         cached_units = sum(r.cached for r in self.runs)
+        if self.runs and len(self.untimed) == len(self.runs):
+            return (f"{self.profile} profile: {units} (run, seed) unit(s) to run at the start seed counts"
+                    f"{f', {cached_units} cached' if cached_units else ''}; no committed record of this profile "
+                    "times any of them, so no estimate.")
         others = sorted({r.machine for r in self.runs if r.per_unit is not None and r.machine != self.machine})
         where = "on this machine" if not others else f"(timed on {', '.join(others)}" + \
             (f" and {self.machine})" if any(r.machine == self.machine for r in self.runs if r.per_unit) else ")")

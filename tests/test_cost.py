@@ -79,3 +79,11 @@ def test_a_full_run_says_its_cost_before_it_starts(workspace, monkeypatch):
     quick = CliRunner().invoke(app, ["run", "toy", "-p", "quick", "--results", str(workspace / "results")],
                                catch_exceptions=False)
     assert "estimate:" not in quick.output
+
+
+def test_without_any_committed_timing_it_says_so_rather_than_zero(workspace):
+    s = suites.load(workspace / "suites" / "toy.yaml")
+    est = cost.estimate([(s, list(s.claims))], profile="full", machine="testbox", commit="x",
+                        results_dir=workspace / "results")
+    assert est.text() == ("full profile: 7 (run, seed) unit(s) to run at the start seed counts; no committed "
+                          "record of this profile times any of them, so no estimate.")
