@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import re
 import sys
 from pathlib import Path
 from typing import Callable
@@ -220,20 +221,17 @@ def file_hashes_now(module: str) -> dict[str, str]:
 EXPERIMENTS_PACKAGE = "repro/experiments"
 
 
+_REGISTERS = re.compile(rb"^@(?:\w+\.)?experiment\(\s*[\"']([^\"']+)[\"']", re.M)
+_NAMES: dict[bytes, list[str]] = {}
+
+
 def registered_names(source: bytes) -> list[str]:
     """The experiment names a module registers: the string argument of every ``@experiment("name")``
-    (or ``@registry.experiment("name", ...)``) decorator, read without importing it."""
-    found = []
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            for d in node.decorator_list:
-                if isinstance(d, ast.Call) and d.args and isinstance(d.args[0], ast.Constant) \
-                        and isinstance(d.args[0].value, str):
-                    fn = d.func
-                    name = fn.attr if isinstance(fn, ast.Attribute) else getattr(fn, "id", "")
-                    if name == "experiment":
-                        found.append(d.args[0].value)
-    return found
+    (or ``@registry.experiment("name", ...)``) decorator at the start of a line, read without importing it."""
+    key = hashlib.sha1(source).digest()
+    if key not in _NAMES:
+        _NAMES[key] = [m.decode() for m in _REGISTERS.findall(source)]
+    return _NAMES[key]
 
 
 def experiment_modules_in(read: Reader, files: list[str]) -> dict[str, str]:
@@ -245,11 +243,7 @@ def experiment_modules_in(read: Reader, files: list[str]) -> dict[str, str]:
         source = read(path)
         if source is None:
             continue
-        try:
-            names = registered_names(source)
-        except SyntaxError:
-            continue
-        for n in names:
+        for n in registered_names(source):
             out.setdefault(n, path[:-3].replace("/", "."))
     return out
 

@@ -24,6 +24,7 @@ class RunCost:
     most: int                  # units at the maximum seed count
     cached: int                # units this commit already has, within the start count
     per_unit: float | None     # seconds per unit (None: no record timed it)
+    cpu_per_unit: float | None = None   # CPU seconds per unit (records since they keep it)
     source: str = ""           # the record the timing comes from
     machine: str = ""          # the machine that record was made on
     other_params: bool = False  # timed with other parameters than today's
@@ -47,6 +48,14 @@ class Estimate:
     @property
     def cached_seconds(self) -> float:
         return sum(r.cached * r.per_unit for r in self.runs if r.per_unit is not None)
+
+    @property
+    def cpu_seconds(self) -> float | None:
+        """CPU seconds still to run, when every timed run's record kept its units' CPU time."""
+        timed = [r for r in self.runs if r.per_unit is not None]
+        if not timed or any(r.cpu_per_unit is None for r in timed):
+            return None
+        return sum((r.start - r.cached) * r.cpu_per_unit for r in timed)
 
     @property
     def untimed(self) -> list[RunCost]:
@@ -73,6 +82,10 @@ class Estimate:
         else:
             parts.append("nothing cached")
         lines = ["; ".join(parts) + "."]
+        if self.cpu_seconds is not None:
+            lines.append(f"Those units took {duration(self.cpu_seconds)} of CPU time (wall time on idle cores is "
+                         "about CPU time over the cores' parallel speed-up; recorded wall times include the load "
+                         "of their day).")
         if self.untimed:
             lines.append("No committed timing for " + ", ".join(f"{r.suite}/{r.run}" for r in self.untimed)
                          + ": not in the estimate.")
@@ -108,8 +121,8 @@ def _timings(results_dir: Path, profile: str) -> list[tuple[dict, Path]]:
     return out[::-1]
 
 
-def _per_unit(run_entry: dict) -> float | None:
-    secs = [o.get("seconds") for o in (run_entry.get("results") or {}).values() if not o.get("error")]
+def _per_unit(run_entry: dict, field: str = "seconds") -> float | None:
+    secs = [o.get(field) for o in (run_entry.get("results") or {}).values() if not o.get("error")]
     secs = [s for s in secs if isinstance(s, (int, float))]
     return sum(secs) / len(secs) if secs else None
 
@@ -139,6 +152,7 @@ def estimate(selection: list[tuple[Suite, list[Claim]]], *, profile: str, machin
                     t = _per_unit(rec["runs"][run.id])
                     if t is not None:
                         cost.per_unit, cost.source, cost.machine, cost.other_params = t, p.name, rec["machine"], older
+                        cost.cpu_per_unit = _per_unit(rec["runs"][run.id], "cpu_seconds")
                         break
                 if cost.per_unit is not None:
                     break

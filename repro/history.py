@@ -35,6 +35,7 @@ class Git:
         self._trees: dict[str, list[str]] = {}
         self._resolved: dict[str, str | None] = {}
         self._batch: subprocess.Popen | None = None
+        self.memo: dict[tuple, Any] = {}     # what was computed from a commit's files (suites, code hashes)
         top = self._run("rev-parse", "--show-toplevel", cwd=Path(path))
         if top:
             self.root = Path(top.strip()).resolve()
@@ -122,44 +123,64 @@ class Git:
 
 # ---- designs at a commit ------------------------------------------------------------------------------
 
+def _experiments_at(git: Git, commit: str) -> dict[str, str]:
+    """Experiment name -> module, read from a commit's repro/experiments/."""
+    key = ("experiments", commit)
+    if key not in git.memo:
+        git.memo[key] = codehash.experiment_modules_in(git.reader(commit),
+                                                       git.files(commit, codehash.EXPERIMENTS_PACKAGE + "/"))
+    return git.memo[key]
+
+
 def _code_at(git: Git, commit: str):
     """An experiment's code hash from a commit's files (None: the commit has no such experiment)."""
-    read = git.reader(commit)
-    found = codehash.experiment_modules_in(read, git.files(commit, codehash.EXPERIMENTS_PACKAGE + "/"))
+    found = _experiments_at(git, commit)
 
     def code(experiment: str) -> str | None:
         module = found.get(experiment)
         if module is None and experiment in registry.EXPERIMENTS:   # an experiment kept outside repro/
             module = registry.EXPERIMENTS[experiment].__module__
-        return codehash.code_hash_in(module, read) if module else None
+        if module is None:
+            return None
+        key = ("code", commit, module)
+        if key not in git.memo:
+            git.memo[key] = codehash.code_hash_in(module, git.reader(commit))
+        return git.memo[key]
     return code
 
 
 def suite_at(git: Git, commit: str, suite_path: str) -> suites.Suite | None:
     """The suite file as it was at a commit (None: not there, or in a format this code cannot read)."""
+    key = ("suite", commit, suite_path)
+    if key in git.memo:
+        return git.memo[key]
     text = git.show(commit, suite_path)
-    if text is None:
-        return None
-    try:
-        return suites.load(Path(suite_path), check=False, text=text.decode("utf-8"))
-    except (suites.SuiteError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
-        return None
+    found = None
+    if text is not None:
+        try:
+            found = suites.load(Path(suite_path), check=False, text=text.decode("utf-8"))
+        except (suites.SuiteError, UnicodeDecodeError, KeyError, TypeError, AttributeError):
+            found = None
+    git.memo[key] = found
+    return found
 
 
 def design_at(git: Git, commit: str, suite_path: str, claim_id: str, profile: str) -> dict | None:
     """The claim's design (:func:`repro.design.of`) computed from a commit's suite file and code."""
     from repro import runner
 
+    key = ("design", commit, suite_path, claim_id, profile)
+    if key in git.memo:
+        return git.memo[key]
     s = suite_at(git, commit, suite_path)
-    if s is None:
-        return None
-    try:
-        claim = s.claim(claim_id)
-    except StopIteration:
-        return None
-    code = _code_at(git, commit)
-    keys = {r.id: runner.run_key(s, r, profile, code) for r in design.runs_of(s, claim)}
-    return design.of(s, claim, profile, keys)
+    claim = next((c for c in s.claims if c.id == claim_id), None) if s is not None else None
+    found = None
+    if claim is not None:
+        code = _code_at(git, commit)
+        keys = {r.id: runner.run_key(s, r, profile, code) for r in design.runs_of(s, claim)}
+        found = design.of(s, claim, profile, keys)
+    git.memo[key] = found
+    return found
 
 
 @dataclasses.dataclass
@@ -232,7 +253,7 @@ def _since(git: Git, commit: str, suite_path: str, claim_id: str, profile: str, 
     ``target`` without a change up to ``commit``."""
     s = suite_at(git, commit, suite_path)
     read = git.reader(commit)
-    found = codehash.experiment_modules_in(read, git.files(commit, codehash.EXPERIMENTS_PACKAGE + "/"))
+    found = _experiments_at(git, commit)
     files = {suite_path}
     if s is not None:
         for r in design.runs_of(s, s.claim(claim_id)):

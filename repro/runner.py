@@ -179,7 +179,7 @@ def run_unit(experiment: str, params: dict, seed: int, reporter: progress.Report
     recorded); a DataError is re-raised because the run cannot go on without its data."""
     registry.load_all()
     seed_everything(seed)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         with progress.reporting(reporter):
             result = registry.call(experiment, seed, params)
@@ -187,14 +187,16 @@ def run_unit(experiment: str, params: dict, seed: int, reporter: progress.Report
         raise
     except Exception as e:  # a broken experiment is a finding for this claim, not the end of the run
         return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": round(time.perf_counter() - t0, 3),
+                "cpu_seconds": round(time.process_time() - c0, 3),
                 "error": f"{type(e).__name__}: {e}\n{traceback.format_exc(limit=6)}"}
     seconds = round(time.perf_counter() - t0, 3)
+    cpu = round(time.process_time() - c0, 3)   # the process's CPU time (all its threads): what load does not stretch
     if not isinstance(result, registry.Result):
-        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
+        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds, "cpu_seconds": cpu,
                 "error": f"experiment {experiment!r} returned {type(result).__name__}, not a Result"}
     return {"metrics": record.jsonable(result.metrics), "stderr": record.jsonable(result.stderr),
             "convergence": record.jsonable(result.convergence), "artifacts": dict(result.artifacts),
-            "notes": result.notes, "seconds": seconds, "error": None}
+            "notes": result.notes, "seconds": seconds, "cpu_seconds": cpu, "error": None}
 
 
 def prefetch(suite_claims: list[tuple[Suite, list[Claim]]], say: Callable[[str], None] = print) -> None:
@@ -387,6 +389,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         entry = rec["runs"][run.id]
         entry["results"] = {k: v for k, v in entry["results"].items() if int(k) in seed_list(run)}
         entry["seconds"] = round(sum(o["seconds"] for o in entry["results"].values()), 3)
+        entry["cpu_seconds"] = round(sum(o.get("cpu_seconds") or 0.0 for o in entry["results"].values()), 3)
     for c in claims:
         on_event(Event("verdict", suite=suite.name, claim_id=c.id, out=rec["claims"][c.id]))
 

@@ -19,6 +19,7 @@ def _timed_record(workspace, per_unit: dict[str, float], drop=()):
     rec = record.load(path)
     for rid, secs in per_unit.items():
         for o in rec["runs"][rid]["results"].values():
+            assert isinstance(o["cpu_seconds"], float)
             o["seconds"] = secs
     for rid in drop:
         del rec["runs"][rid]
@@ -40,6 +41,7 @@ def test_the_estimate_uses_the_records_timings_less_what_this_commit_has(workspa
     assert est.seconds == pytest.approx(100.0) and est.cached_seconds == pytest.approx(201.0)
     text = est.text()
     assert "about 2 min on this machine" in text and "3 min cached (3 finished unit(s)" in text
+    assert est.cpu_seconds is not None and "of CPU time" in text     # the runner keeps each unit's CPU time
     assert "No committed timing for toy/paired" in text
     # at a commit with nothing stored, everything is still to run
     fresh = cost.estimate([(s, list(s.claims))], profile="full", machine="testbox", commit="other00000",
@@ -52,6 +54,13 @@ def test_timings_with_other_parameters_or_from_another_machine_are_named(workspa
     est = cost.estimate([(s, list(s.claims))], profile="full", machine="elsewhere", commit="x",
                         results_dir=workspace / "results")
     assert "timed on testbox" in est.text()
+    rec_path = next((workspace / "results" / "testbox").glob("toy-full-*.json"))
+    rec = record.load(rec_path)
+    del rec["runs"]["score"]["results"]["0"]["cpu_seconds"], rec["runs"]["score"]["results"]["1"]["cpu_seconds"], \
+        rec["runs"]["score"]["results"]["2"]["cpu_seconds"]
+    record.save(rec_path, rec)       # a record made before units kept their CPU time: no CPU line
+    assert "CPU" not in cost.estimate([(s, list(s.claims))], profile="full", machine="testbox", commit="x",
+                                      results_dir=workspace / "results").text()
     changed = suites.load(conftest.write_suite(workspace, conftest.SUITE.replace(
         "params: {base: 0.55, tag: score}", "params: {base: 0.4, tag: score}")))
     est = cost.estimate([(changed, list(changed.claims))], profile="full", machine="testbox", commit="x",
