@@ -22,10 +22,11 @@ number), is compared with the baseline in one of these ways (its *source*):
     metric's ``better`` (or its rule's); for an ``approx`` line it is away from the line; a metric with
     no order gates on a change either way.
 ``snapshot``
-    a deterministic value (like a snapshot test): every value of a deterministic run, and a value of
-    another run that every baseline seed gave alike and that is structural (an integer, a text, or a
-    list of them: a parameter count, a shape; where the environment differs from the baseline's, only
-    those named like one: params, shape, size, layers ...). Any change is a finding that fails the gate
+    a deterministic value (like a snapshot test): a value of a deterministic run (of a float, only where
+    the claim is analytic, cited or a formula: kinds A, C, F; a trained number of a one-seed run is a
+    measurement), and a value of another run that every baseline seed gave alike and that is structural
+    (an integer, a text, or a list of them: a parameter count, a shape; where the environment differs
+    from the baseline's, only those named like one: params, shape, size, layers ...). Any change is a finding that fails the gate
     (numbers to 1e-6) until the baseline is regenerated on purpose: a kernel size edited moves the
     parameter count while accuracy stays within noise.
 ``outcome only``
@@ -270,16 +271,17 @@ def same_value(a: Any, b: Any) -> bool:
     return a == b
 
 
-def snapshot_of(run: dict | None, key: str, same_env: bool) -> Any:
+def snapshot_of(run: dict | None, key: str, same_env: bool, analytic: bool = True) -> Any:
     """The value a baseline run gives for ``key`` on every seed, if it is a deterministic value (see the
-    module's ``snapshot``); ``_NO`` otherwise."""
+    module's ``snapshot``); ``_NO`` otherwise. A number measured by training (a float of a run whose
+    claim is empirical, ``analytic`` False) is no snapshot, even from a one-seed run."""
     if not run or cmp.is_timing(key, {}):
         return _NO
     vals = [o.get("metrics", {}).get(key) for o in run["results"].values() if not o.get("error")]
     if not vals or any(v is None for v in vals):
         return _NO
     if run.get("deterministic"):
-        return vals[0]
+        return vals[0] if analytic or _structural(vals[0]) or isinstance(vals[0], bool) else _NO
     if len(vals) < 2 or not all(same_value(v, vals[0]) for v in vals) or not _structural(vals[0]):
         return _NO
     if not same_env and not any(w in key.lower() for w in STRUCTURAL_WORDS):
@@ -294,7 +296,7 @@ def _snapshot_note(was: Any, now: list, seeds: list[str]) -> str:
 
 
 def _metric_row(cid: str, name: str, spec: dict, base: dict, cur: dict, status_a: str | None,
-                status_b: str | None, same_env: bool) -> cmp.Row | None:
+                status_b: str | None, same_env: bool, analytic: bool = True) -> cmp.Row | None:
     judged = spec.get("rule") is not None
     rid, key = spec.get("run"), spec.get("key") or name
     brun, crun = base["runs"].get(rid), cur["runs"].get(rid)
@@ -314,7 +316,7 @@ def _metric_row(cid: str, name: str, spec: dict, base: dict, cur: dict, status_a
     if not headline:
         return None
     same_params = bool(brun and crun and brun.get("params_hash") == crun.get("params_hash"))
-    snap = snapshot_of(brun, key, same_env) if same_params else _NO
+    snap = snapshot_of(brun, key, same_env, analytic) if same_params else _NO
     if timing:
         source = STATED if spec.get("tolerance") is not None else f"{NOT_GATING}: a timing"
     elif same_code and same_env:
@@ -421,12 +423,13 @@ def compare(base: Baseline, current: dict, current_path: Path | None = None,
         for name, spec in eb["metric_specs"].items():
             sa = (at.get("metrics") or {}).get(name, {}).get("status")
             sb = (eb.get("metrics") or {}).get(name, {}).get("status")
-            row = _metric_row(cid, name, spec, b, current, sa, sb, same_env)
+            row = _metric_row(cid, name, spec, b, current, sa, sb, same_env, cmp.deterministic_kind(eb.get("kind")))
             if row is not None:
                 metric_rows.append(row)
         covered = {(spec.get("run"), spec.get("key") or n) for n, spec in eb["metric_specs"].items()
                     if any(r.metric == n for r in metric_rows)}
-        metric_rows += _snapshot_rows(cid, eb.get("run_ids") or [], b, current, same_env, covered, snapped)
+        metric_rows += _snapshot_rows(cid, eb.get("run_ids") or [], b, current, same_env, covered, snapped,
+                                      cmp.deterministic_kind(eb.get("kind")))
         claim_mark = "!" if rb < ra else "*" if rb > ra else " "
         gating = True
         note = ""
@@ -457,7 +460,7 @@ def compare(base: Baseline, current: dict, current_path: Path | None = None,
 
 
 def _snapshot_rows(cid: str, run_ids: list[str], base: dict, cur: dict, same_env: bool,
-                   covered: set, snapped: set) -> list[cmp.Row]:
+                   covered: set, snapped: set, analytic: bool = True) -> list[cmp.Row]:
     """The deterministic values of a claim's runs that no metric row compared (a run's parameter count,
     a layer table): a row for each that changed. ``snapped`` collects every (run, key) compared."""
     rows = []
@@ -469,7 +472,7 @@ def _snapshot_rows(cid: str, run_ids: list[str], base: dict, cur: dict, same_env
         for key in keys:
             if (rid, key) in covered or (rid, key) in snapped:
                 continue
-            snap = snapshot_of(brun, key, same_env)
+            snap = snapshot_of(brun, key, same_env, analytic)
             if snap is _NO:
                 continue
             snapped.add((rid, key))

@@ -336,3 +336,20 @@ def test_values_read_off_a_wall_clock_are_timings():
     assert cmp.is_timing("parallel_headroom", {"unit": "s/s"})
     for name in ("test_error", "conv3d_keeps_time", "adam_mnist_steps", "c1_params"):
         assert not cmp.is_timing(name, {}), name
+
+
+def test_a_trained_number_of_a_one_seed_run_is_no_snapshot(toy_baseline):
+    """A float of a deterministic run judged by an empirical claim (a producer's trained accuracy) is a
+    measurement: a changed value is not a snapshot failure; its count-like values still are."""
+    base = copy.deepcopy(toy_baseline.record)
+    base["claims"]["TOY-SHAPE"]["kind"] = "E"
+    b = gate.Baseline("toy", base, toy_baseline.path)
+
+    def retrained(cur):
+        cur["runs"]["shape"]["results"]["0"]["metrics"]["baseline"] += 1e-3
+    assert gate.compare(b, _ci_run(base, retrained, code_changed=["shape"])).regressions() == []
+
+    def reshaped(cur):
+        cur["runs"]["shape"]["results"]["0"]["metrics"]["shape"] = [28, 28, 7]
+    bad = {(r.metric, r.mark) for r in gate.compare(b, _ci_run(base, reshaped, code_changed=["shape"])).regressions()}
+    assert ("shape", "!") in bad or ("shape", "=") in bad
