@@ -310,12 +310,12 @@ def history(claim: str = typer.Argument(..., help="a claim ID, e.g. LENET-MNIST"
 def _print_history(h) -> None:
     from rich.markup import escape as esc
 
-    out.print(f"[bold]{h.claim}[/] ({h.suite}): {h.text}" + (f" - version {h.version} in the suite now"
-                                                             if h.version is not None else " - in no suite now"),
+    out.print(f"[bold]{esc(h.claim)}[/] ({esc(h.suite)}): {esc(h.text)}"
+              + (f" - version {h.version} in the suite now" if h.version is not None else " - in no suite now"),
               highlight=False, soft_wrap=True)
     if h.post_result:
         out.print("† its design changed after a result was seen: "
-                  + "; ".join(f"v{c.version}: {c.why}" for c in h.post_result), highlight=False, soft_wrap=True)
+                  + esc("; ".join(f"v{c.version}: {c.why}" for c in h.post_result)), highlight=False, soft_wrap=True)
     t = Table(title_justify="left", show_lines=True)
     for col, kw in (("#", {}), ("run at", {"no_wrap": True}), ("v", {}), ("verdict", {}),
                     ("deciding numbers", {"overflow": "fold"}), ("design", {"overflow": "fold", "max_width": 34}),
@@ -344,8 +344,8 @@ def _print_history(h) -> None:
     else:
         out.print("no full-profile record of it yet", style="dim")
     for c in h.pending:
-        out.print(f"since the newest record: v{c.version}{' (after a result)' if c.after_result else ''}: {c.why}",
-                  highlight=False, soft_wrap=True)
+        out.print(f"since the newest record: v{c.version}{' (after a result)' if c.after_result else ''}: "
+                  f"{esc(c.why)}", highlight=False, soft_wrap=True)
 
 
 def _print_comparison(ra: dict, rb: dict) -> list:

@@ -87,6 +87,15 @@ def _short(x: Any, limit: int = 40) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _rule(rule: Any) -> str:
+    from repro import verdict
+
+    try:
+        return verdict.describe(rule) or _short(rule)
+    except Exception:   # a rule of an older record this code no longer reads
+        return _short(rule)
+
+
 def differences(old: dict, new: dict, limit: int = 6) -> list[str]:
     """What changed in the design between two record entries of a claim, in a few words each: its
     runs, their parameters, the judged metrics and their lines."""
@@ -111,9 +120,11 @@ def differences(old: dict, new: dict, limit: int = 6) -> list[str]:
         if n not in rb:
             out.append(f"{n}: no longer judged")
         elif n not in ra:
-            out.append(f"{n}: judged by {_short(rb[n][0])}" + (" (precondition)" if rb[n][1] else ""))
+            out.append(f"{n}: judged {_rule(rb[n][0])}" + (" (a precondition)" if rb[n][1] else ""))
+        elif ra[n][0] == rb[n][0]:
+            out.append(f"{n}: {'now' if rb[n][1] else 'no longer'} a precondition")
         else:
-            out.append(f"{n}: {_short(ra[n][0])} → {_short(rb[n][0])}"
+            out.append(f"{n}: {_rule(ra[n][0])} → {_rule(rb[n][0])}"
                        + (" (now a precondition)" if rb[n][1] and not ra[n][1] else ""))
     if len(out) > limit:
         out = out[:limit] + [f"{len(out) - limit} more change(s)"]

@@ -196,6 +196,23 @@ def sources_text(rec: dict, html_: bool = False) -> str:
     return text + ")"
 
 
+def measured_text(recs: list[dict]) -> str:
+    """The full profile's measured time per suite (:func:`repro.selection.measured_times`): the units'
+    wall (and CPU) time of the record that speaks for the suite, or that several records speak for it."""
+    from repro import cost
+
+    sel = {cid: selection.Selected(cid, r["suite"], r, Path(r.get("_path", "")), e, [], "")
+           for r in recs for cid, e in r["claims"].items()}
+    parts = []
+    for d in selection.measured_times(sel):
+        if d["whole"]:
+            cpu = f", {cost.duration(d['cpu_seconds'])} CPU" if d["cpu_seconds"] is not None else ""
+            parts.append(f"{d['suite']} {cost.duration(d['seconds'])} of units{cpu} (commit {d['records'][0][1]})")
+        else:
+            parts.append(f"{d['suite']}: {len(d['records'])} records, no single measured time")
+    return "Measured time of the full profile, per suite: " + "; ".join(parts) + "." if parts else ""
+
+
 def not_rejudged_text(recs: list[dict]) -> str:
     """The claims a re-judged record could not judge from stored values, and why."""
     items = [f"{cid} ({why})" for r in recs for cid, why in (r.get("not_rejudged") or {}).items()]
@@ -230,6 +247,9 @@ def markdown(recs: list[dict], report_link: str = "results/report.html") -> str:
                    "was seen; `repro history CLAIM` and the claim's card in the report show each version, "
                    "what changed and why.\n")
     out.append(f"\nFrom {'; '.join(sources_text(r) for r in recs)}.\n")
+    times = measured_text(recs)
+    if times:
+        out.append(f"\n{times}\n")
     if not_rejudged_text(recs):
         out.append(f"\n{not_rejudged_text(recs)}\n")
     missing = missing_text(rows, known)

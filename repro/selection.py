@@ -169,6 +169,28 @@ def grouped(selection: dict[str, Selected]) -> list[dict]:
     return sorted(out, key=lambda r: (r["suite"], r.get("finished") or ""))
 
 
+def measured_times(selection: dict[str, Selected]) -> list[dict]:
+    """Per suite, how long the records that speak for its claims took: the wall and CPU seconds of
+    their (run, seed) units (what a full run of the suite costs, where one record speaks for the whole
+    suite), and the records they come from. {suite, seconds, cpu_seconds (None where a record kept no
+    CPU time), records: [(path, commit)], whole: one record speaks for every claim of the suite}."""
+    out: dict[str, dict] = {}
+    for sel in selection.values():
+        d = out.setdefault(sel.suite, {"suite": sel.suite, "seconds": 0.0, "cpu_seconds": 0.0, "records": []})
+        key = (sel.record.get("_path", str(sel.path)), sel.commit)
+        if key in d["records"]:
+            continue
+        d["records"].append(key)
+        for r in (sel.record.get("runs") or {}).values():
+            for o in (r.get("results") or {}).values():
+                d["seconds"] += o.get("seconds") or 0.0
+                if d["cpu_seconds"] is not None:
+                    d["cpu_seconds"] = None if o.get("cpu_seconds") is None else d["cpu_seconds"] + o["cpu_seconds"]
+    for d in out.values():
+        d["whole"] = len(d["records"]) == 1
+    return sorted(out.values(), key=lambda d: d["suite"])
+
+
 # ---- what git tracks -------------------------------------------------------------------------------
 
 def tracked(results_dir: Path) -> set[Path] | None:

@@ -96,6 +96,7 @@ def test_readme_report_list_and_the_quick_column_agree_for_every_claim(history_d
     assert quick.exit_code == 0, quick.output
     column = {c: _first_verdict(t) for c, t in _table_cells(quick.output, 6).items() if c in expected}
     assert readme == cards == in_list == column == expected, (readme, cards, in_list, column)
+    assert "Measured time of the full profile, per suite: toy: 2 records, no single measured time." in md
     # each says where the verdict comes from and how it stands
     assert "re-judged, not re-run" in next(line for line in md.splitlines() if line.startswith("| TOY-SHAPE "))
     assert "bbb0000002" in _table_cells(listed.output, 4)["TOY-SHAPE"] and "re-judged" in _table_cells(listed.output, 4)["TOY-SHAPE"]
@@ -107,6 +108,10 @@ def test_a_verdict_whose_code_or_parameters_changed_is_stale_and_a_full_run_rene
     results = workspace / "results"
     runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV, commit="aaa0000001"), results_dir=results)
     assert not any(x.stale for x in selection.select(results).values())
+    (times,) = selection.measured_times(selection.select(results))
+    assert times["whole"] and times["cpu_seconds"] is not None and times["records"][0][1] == "aaa0000001"
+    assert re.search(r"per suite: toy \d+ s of units, \d+ s CPU \(commit aaa0000001\)",
+                     report.markdown(report.latest_records(results)))
 
     real = runner.code_hash
     monkeypatch.setattr(runner, "code_hash", lambda e: "edited" if e == "fake_measure" else real(e))
