@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.util
+import os
 import re
 import sys
 from pathlib import Path
@@ -257,7 +258,15 @@ def experiment_module(experiment: str) -> str | None:
     fn = registry.EXPERIMENTS.get(experiment)
     if fn is not None:
         return fn.__module__
-    return _static_experiments().get(experiment)
+    found = _static_experiments().get(experiment)
+    if found is None and os.environ.get("REPRO_EXPERIMENT_MODULES"):   # experiments kept elsewhere: import them
+        import importlib
+
+        for name in filter(None, os.environ["REPRO_EXPERIMENT_MODULES"].split(",")):
+            importlib.import_module(name.strip())
+        fn = registry.EXPERIMENTS.get(experiment)
+        found = fn.__module__ if fn is not None else None
+    return found
 
 
 def _static_experiments() -> dict[str, str]:
