@@ -22,6 +22,7 @@ import yaml
 from repro import stats, verdict
 
 SUITES_DIR = Path(__file__).resolve().parent.parent / "suites"
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)   # libyaml's when there: the same result, faster
 PROFILES = ("smoke", "quick", "full", "paper")
 KINDS = ("A", "E", "A+E", "C", "F", "F+E")
 DEFAULT_SEEDS = {"smoke": 1, "quick": 1, "full": 3, "paper": 3}
@@ -30,8 +31,9 @@ _SUITE_KEYS = {"suite", "version", "title", "section", "profiles", "runs", "clai
 _PROFILE_KEYS = {"seeds", "max_seeds", "cost"}
 _RUN_KEYS = {"id", "experiment", "version", "params", "profiles", "seeds", "max_seeds", "deterministic", "uses"}
 _CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "version", "runs", "metrics",
-               "checkable", "reason", "about_budget", "erratum"}
+               "checkable", "reason", "about_budget", "erratum", "changes"}
 _MOVED_TO_RUNS = {"experiment", "params", "profiles", "seeds"}
+_CHANGE_KEYS = {"version", "why", "after_result", "commit"}
 _METRIC_KEYS = {"claimed", "rule", "criterion", "better", "tolerance", "unit", "precondition", "literature",
                 "scale", "resolution", "variance", "capability"}
 _CAPABILITY_RULES = ("at_least", "at_most", "in_seeds")   # one-sided lines a model can reach
@@ -111,6 +113,18 @@ class Run:
 
 
 @dataclasses.dataclass(frozen=True)
+class Change:
+    """A note on a change of a claim's design (task, budget, judged metrics or lines): the version it
+    made (a change that kept the version names the version it changed), why, and whether a full-profile
+    result of the claim had been seen when it was made. ``commit``: where it was made, when known."""
+
+    version: int
+    why: str
+    after_result: bool
+    commit: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Claim:
     id: str
     suite: str
@@ -127,6 +141,12 @@ class Claim:
     about_budget: bool = False
     budget_reason: str = ""  # why the claim's wording is about its budget (speed, cost, equal time)
     erratum: str = ""        # a corrected sentence (or formula) for lecturers, where the generic one won't do
+    changes: tuple[Change, ...] = ()   # what changed in the design, version by version, and why
+
+    @property
+    def changed_after_result(self) -> tuple[Change, ...]:
+        """The changes made after a full-profile result of this claim had been seen."""
+        return tuple(c for c in self.changes if c.after_result)
 
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
@@ -359,10 +379,40 @@ def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim
                  "'one line: the wording is about speed, cost or equal time'}", cid, "about_budget")
     erratum = raw.get("erratum", "")
     _require(isinstance(erratum, str), path, "must be a sentence", cid, "erratum")
+    changes = _changes(path, cid, raw.get("changes"), raw["version"])
     return Claim(id=cid, suite=suite, section=raw["section"], kind=raw["kind"], source=raw["source"],
                  claim=raw["claim"], version=raw["version"], runs=tuple(runs), metrics=parsed,
                  checkable=checkable, reason=reason or "", chapter=str(raw.get("chapter", "")),
-                 about_budget=about_budget, budget_reason=budget_reason, erratum=erratum.strip())
+                 about_budget=about_budget, budget_reason=budget_reason, erratum=erratum.strip(),
+                 changes=changes)
+
+
+def _changes(path: Path, cid: str, raw: Any, version: int) -> tuple[Change, ...]:
+    """The claim's version notes: a list of {version, why, after_result[, commit]}, oldest first."""
+    if raw is None:
+        return ()
+    _require(isinstance(raw, list), path, "a list of {version: N, after_result: true|false, why: '...'}",
+             cid, "changes")
+    out: list[Change] = []
+    for i, item in enumerate(raw):
+        field = f"changes[{i}]"
+        _require(isinstance(item, dict), path, "a change is {version: N, after_result: true|false, why: '...'}",
+                 cid, field)
+        _unknown(set(item), _CHANGE_KEYS, path, cid, field + ".")
+        v = item.get("version")
+        _require(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= version, path,
+                 f"the version the change made, 1 to the claim's version {version}", cid, field + ".version")
+        _require(not out or v >= out[-1].version, path, "changes are listed oldest first", cid, field + ".version")
+        why = item.get("why")
+        _require(isinstance(why, str) and why.strip() != "", path, "say what changed and why", cid, field + ".why")
+        after = item.get("after_result")
+        _require(isinstance(after, bool), path, "required, true or false: had a full-profile result of the "
+                 "claim been seen when the change was made?", cid, field + ".after_result")
+        commit = item.get("commit", "")
+        _require(isinstance(commit, str) and (commit == "" or re.fullmatch(r"[0-9a-f]{7,40}", commit) is not None),
+                 path, "a commit hash (7 to 40 hex digits)", cid, field + ".commit")
+        out.append(Change(version=v, why=" ".join(why.split()), after_result=after, commit=commit))
+    return tuple(out)
 
 
 def check_experiments(suite: Suite) -> None:
@@ -395,10 +445,11 @@ def check_experiments(suite: Suite) -> None:
                      f"run {r.id}", f"uses.{k}")
 
 
-def load(path: Path | str, *, check: bool = True) -> Suite:
+def load(path: Path | str, *, check: bool = True, text: str | None = None) -> Suite:
+    """The suite file at ``path`` (or ``text``, read from it elsewhere: a git commit's version)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.load(path.read_text(encoding="utf-8") if text is None else text, Loader=_YAML_LOADER)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -246,16 +246,17 @@ class ProgressView:
             self._count(e.run_id, e.seed)
 
 
-def newest_full(results: Path) -> dict[str, dict]:
-    """The newest complete full-profile record of each suite under ``results``, or else under the
-    repository's results/ (the committed ones, when ``--results`` points elsewhere)."""
-    newest: dict[str, dict] = {}
-    for folder in dict.fromkeys([records.RESULTS_DIR.resolve(), results.resolve()]):   # the given one wins
-        for p in records.find(folder):   # oldest first
-            rec = records.load(p)
-            if rec["profile"] == "full" and rec.get("complete"):
-                newest[rec["suite"]] = rec
-    return newest
+def committed_full(results: Path) -> dict[str, "selection.Selected"]:
+    """Claim ID -> the full-profile record that speaks for it (:func:`repro.selection.select`, the same
+    pick as README's table and the report) under ``results``; a claim no record there holds is taken
+    from the repository's results/ (the committed ones, when ``--results`` points elsewhere)."""
+    from repro import selection
+
+    found = selection.select(results)
+    if Path(results).resolve() != records.RESULTS_DIR.resolve():
+        for cid, sel in selection.select(records.RESULTS_DIR).items():
+            found.setdefault(cid, sel)
+    return found
 
 
 def report_path(results: Path) -> Path:

@@ -22,10 +22,12 @@ def _one_line_error(result, code=2):
     assert result.exit_code == code, result.output
     lines = [ln for ln in result.output.strip().splitlines() if ln.strip()]
     errors = [ln for ln in lines if ln.startswith("error:")]
-    # one error line, last; before it at most the progress of fetching data ("trying source 1/3 ...")
-    # and of the units that finished before the error ("toy (full): 7 (run, seed) unit(s)", "  toy shape seed 0 ...")
+    # one error line, last; before it at most the progress of fetching data ("trying source 1/3 ..."),
+    # a full run's cost estimate, and the units that finished before the error ("toy (full): 7 (run, seed)
+    # unit(s)", "  toy shape seed 0 ...")
     assert len(errors) == 1 and lines[-1] == errors[0], result.output
-    assert all("source" in ln or ln.lstrip().startswith("toy ") for ln in lines[:-1]), result.output
+    assert all("source" in ln or ln.lstrip().startswith("toy ") or ln.startswith("estimate:")
+               for ln in lines[:-1]), result.output
     assert "Traceback" not in result.output
     return errors[0]
 

@@ -167,3 +167,86 @@ def test_a_precondition_needs_a_rule_and_a_judged_metric_beside_it(workspace):
     msg = _broken(workspace, "      score: {claimed: 0.5, rule: {at_least: 0.5}, better: higher}",
                   "      score: {claimed: 0.5, rule: {at_least: 0.5}, precondition: true}")
     assert "field 'metrics'" in msg and "judged metric besides" in msg
+
+
+# ---- version notes (`changes:`) ----------------------------------------------------------------------
+
+_SCORE_V = "    claim: the score is at least 0.5 and beats the baseline\n    version: 1\n"
+
+
+@pytest.mark.parametrize("changes, field", [
+    ("    changes: {version: 2}\n", "changes"),
+    ("    changes:\n      - {version: 2, after_result: true, why: later}\n", "changes[0].version"),       # above the claim's
+    ("    changes:\n      - {version: 1, why: x}\n", "changes[0].after_result"),
+    ("    changes:\n      - {version: 1, after_result: yes please, why: x}\n", "changes[0].after_result"),
+    ("    changes:\n      - {version: 1, after_result: true, why: ''}\n", "changes[0].why"),
+    ("    changes:\n      - {version: 1, after_result: true, why: x, commit: 'HEAD~1'}\n", "changes[0].commit"),
+    ("    changes:\n      - {version: 1, after_result: true, why: x, becuase: y}\n", "changes[0].becuase"),
+])
+def test_bad_version_notes_name_the_field(workspace, changes, field):
+    msg = _broken(workspace, _SCORE_V, _SCORE_V + changes)
+    assert "claim TOY-SCORE" in msg and f"field '{field}'" in msg
+
+
+def test_version_notes_load_oldest_first(workspace):
+    text = SUITE.replace(_SCORE_V, _SCORE_V.replace("version: 1", "version: 3") + (
+        "    changes:\n"
+        "      - {version: 2, after_result: false, why: 'a wider grid,\n          before any record'}\n"
+        "      - {version: 3, after_result: true, why: the line, commit: '0506636'}\n"))
+    c = suites.load(write_suite(workspace, text)).claim("TOY-SCORE")
+    assert [(x.version, x.after_result, x.commit) for x in c.changes] == [(2, False, ""), (3, True, "0506636")]
+    assert c.changes[0].why == "a wider grid, before any record"
+    assert [x.version for x in c.changed_after_result] == [3]
+    msg = _broken(workspace, _SCORE_V, _SCORE_V.replace("version: 1", "version: 3") + (
+        "    changes:\n      - {version: 3, after_result: true, why: a}\n      - {version: 2, after_result: true, why: b}\n"))
+    assert "field 'changes[1].version'" in msg and "oldest first" in msg
+
+
+def test_every_shipped_version_after_the_first_says_what_changed_and_why():
+    for s in suites.load_all(check=False):
+        for c in s.claims:
+            noted = {x.version for x in c.changes}
+            missing = [v for v in range(2, c.version + 1) if v not in noted]
+            assert not missing, f"{s.path.name}: claim {c.id} is at version {c.version} with no note for version(s) {missing}"
+
+
+def test_shipped_version_notes_agree_with_git():
+    """Each note naming a commit: the suite file at that commit has the claim at that version, and
+    after_result is true exactly when a full-profile record of the claim had been committed before it."""
+    import json
+    import subprocess
+
+    from repro import history
+
+    git = history.Git(suites.SUITES_DIR)
+    if not git or git.resolve("d6ba80d") is None:
+        pytest.skip("needs the repository's git history")
+    first_record: dict[str, str] = {}
+    out = git._run("log", "--reverse", "--format=@%H", "--name-status", "--", "results/") or ""
+    sha = ""
+    for line in out.splitlines():
+        if line.startswith("@"):
+            sha = line[1:]
+        elif line.strip():
+            status, path = line.split("\t")[0], line.split("\t")[-1]
+            if status.startswith("D") or "-full-" not in path or not path.endswith(".json"):
+                continue
+            rec = json.loads(git.show(sha, path) or b"{}")
+            for cid in rec.get("claims", {}):
+                first_record.setdefault(cid, sha)
+    for s in suites.load_all(check=False):
+        path = git.rel(s.path)
+        for c in s.claims:
+            for n in c.changes:
+                if not n.commit:
+                    continue
+                full = git.resolve(n.commit)
+                assert full, f"{c.id}: note commit {n.commit} is not in this repository"
+                then = history.suite_at(git, full, path)
+                raw = git.show(full, path).decode()
+                version = then.claim(c.id).version if then else next(
+                    int(m) for m in __import__("re").findall(rf"- id: {c.id}\n(?:.*\n)*?\s+version: (\d+)", raw))
+                assert version == n.version, f"{c.id}: at {n.commit} the claim is at version {version}, the note says {n.version}"
+                before = c.id in first_record and first_record[c.id] != full and \
+                    subprocess.run(["git", "-C", str(git.root), "merge-base", "--is-ancestor", first_record[c.id], full]).returncode == 0
+                assert n.after_result == before, f"{c.id} v{n.version} at {n.commit}: after_result {n.after_result}, git says {before}"
