@@ -246,16 +246,37 @@ class ProgressView:
             self._count(e.run_id, e.seed)
 
 
-def newest_full(results: Path) -> dict[str, dict]:
-    """The newest complete full-profile record of each suite under ``results``, or else under the
-    repository's results/ (the committed ones, when ``--results`` points elsewhere)."""
-    newest: dict[str, dict] = {}
-    for folder in dict.fromkeys([records.RESULTS_DIR.resolve(), results.resolve()]):   # the given one wins
+def committed_full(results: Path) -> dict[str, tuple[dict, dict]]:
+    """Claim ID -> (claim entry, record) of the full-profile verdict the pages show (the selection of
+    ``report.latest_records``), from the repository's results/ and then from ``results`` (when
+    ``--results`` points elsewhere; its records win)."""
+    from repro import report
+
+    out: dict[str, tuple[dict, dict]] = {}
+    for folder in dict.fromkeys([records.RESULTS_DIR.resolve(), results.resolve()]):
+        if folder.is_dir():
+            for rec in report.latest_records(folder):
+                out.update({cid: (e, rec) for cid, e in rec["claims"].items()})
+    return out
+
+
+def newest_entry(results: Path, claim_id: str, profile: str) -> tuple[dict, dict] | None:
+    """The newest (claim entry, record) of a claim for a profile: for full, the pages' selection;
+    otherwise the newest record of that profile that holds it."""
+    if profile == "full":
+        return committed_full(results).get(claim_id)
+    found = None
+    for folder in dict.fromkeys([records.RESULTS_DIR.resolve(), results.resolve()]):
+        if not folder.is_dir():
+            continue
         for p in records.find(folder):   # oldest first
-            rec = records.load(p)
-            if rec["profile"] == "full" and rec.get("complete"):
-                newest[rec["suite"]] = rec
-    return newest
+            try:
+                rec = records.load(p)
+            except records.RecordError:
+                continue
+            if rec["profile"] == profile and claim_id in rec["claims"]:
+                found = (rec["claims"][claim_id], rec)
+    return found
 
 
 def report_path(results: Path) -> Path:
