@@ -670,3 +670,48 @@ def test_a_claim_changed_since_its_record_is_marked_stale_and_an_unrun_claim_is_
     assert "### TOY-SCORE: reproduced\n\nthe score is at least 0.5 and beats the baseline. Evidence: empirical; " \
            "seeds: 3; " in report.results_markdown(recs)
     assert "**Stale: recorded at claim version 1, the suite now has version 2" in report.results_markdown(recs)
+
+
+def _entry(verdict="reproduced", kind="E", **extra):
+    e = {"id": "X", "kind": kind, "verdict": verdict, "deciding": "d", "run_ids": ["r"], "n_seeds": 4,
+         "seconds": 400.0, "metric_specs": {}, "metrics": {}}
+    e.update(extra)
+    return e
+
+
+@pytest.mark.parametrize("entry,runs,kind", [
+    (_entry(kind="A"), {"r": {"deterministic": True}}, "exact (architecture)"),
+    (_entry(kind="F+E"), {"r": {"deterministic": True}}, "exact (formula)"),
+    (_entry(), {"r": {"deterministic": False, "results": {"0": {"convergence": {"m": {"converged": True}}}}}},
+     "empirical, converged"),
+    (_entry(), {"r": {"deterministic": False, "results": {"0": {}}}}, "empirical"),
+    (_entry(about_budget=True), {"r": {"deterministic": False, "results": {}}}, "at equal budget"),
+    (_entry(verdict="inconclusive"), {"r": {"deterministic": False, "results": {}}}, "open"),
+    (_entry(verdict="not checkable here", kind="C"), {"r": {"deterministic": True}}, "open (not checkable here)"),
+])
+def test_each_row_says_what_kind_of_evidence_it_is(entry, runs, kind):
+    from repro import summary
+    assert summary.evidence(entry, {"runs": runs}) == kind
+
+
+def test_what_would_settle_an_open_claim_and_its_cost():
+    from repro import summary
+    spec = {"rule": {"at_least": 0.5}}
+    # mean 0.52, deciding interval ±0.04 at 4 seeds: the half-width must shrink to 0.02, 4 × (0.04/0.02)² = 16
+    m = {"status": "undecided", "mean": 0.52, "n": 4, "decision_interval": [0.48, 0.56]}
+    e = _entry(verdict="inconclusive", metric_specs={"acc": spec}, metrics={"acc": m},
+               unconverged=["r/model on 1 of 4 seeds (5000 steps; about 4x the budget (~20000 steps) would settle it)"])
+    text = summary.settle(e, {"env": {"device": "CPU:0"}}, None)
+    # the budget the convergence check asks for: 4 × 400 s; 12 more seeds at 100 s each
+    assert text == ("about 4× the training budget (~27 min on CPU:0); acc: about 16 seeds, now 4 "
+                    "(~20 min more on CPU:0)"), text
+    on_line = dict(m, mean=0.5, decision_interval=[0.46, 0.54])
+    assert "sits on the line" in summary.settle(dict(e, metrics={"acc": on_line}, unconverged=[]), None, None)
+    near = dict(m, mean=0.501, decision_interval=[0.46, 0.542])
+    assert "too close to the line" in summary.settle(dict(e, metrics={"acc": near}, unconverged=[]), None, None)
+
+
+def test_numbers_in_a_row_are_short():
+    from repro.summary import num
+    assert [num(x) for x in (1e12, 156, 4544.3, 60965224.0, 3.0592e-06, 0.010842, [3, 4, 23, 3], True)] == \
+        ["10¹²", "156", "4540", "6.1×10⁷", "3.06×10⁻⁶", "0.0108", "[3, 4, 23, 3]", "true"]
