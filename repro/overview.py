@@ -33,6 +33,8 @@ def _scaled_part(rule: dict, m: dict, metrics: dict) -> tuple[float | None, list
     kind = verdict.rule_kind(rule)
     t = rule[kind]
     vals = m.get("values") or []
+    if kind in ("in_seeds", "paired_within"):   # a share of seeds, a band around another metric: no line scale
+        return None, None, None, ""
     if kind == "paired":
         adv = m.get("advantage") or {}
         if not _num(adv.get("mean")):

@@ -137,10 +137,8 @@ def _judged_line(spec: dict) -> str:
 
 
 def _seeds_text(e: dict) -> str:
-    """The seed count, with why when seeds were added or the maximum was reached."""
-    why = e.get("seeds_why") or ""
-    n = str(e.get("n_seeds") or 0)
-    return f"{n} ({why})" if ("added" in why or "maximum" in why) else n
+    """The seed count, with why when seeds were added or the maximum was reached, or when --seeds fixed it."""
+    return record.seeds_text(e)
 
 
 def stale_text(recorded, current) -> str:
@@ -330,8 +328,9 @@ def _fit(cells: list[str], limit: int = ROW_LIMIT) -> list[str]:
 def table_cells(r: dict) -> list[str]:
     """README's compact row: claim, in a few words, verdict, chapter, ours, seeds, evidence."""
     v = r["verdict_text"] + (" (stale)" if r.get("stale") else "")
+    seeds = f"{r['seeds']} (fixed)" if r["entry"].get("seeds_fixed") else str(r["seeds"])   # --seeds, not sequential
     return _fit([f"[{r['id']}][]", r["short"], v, r["key"]["chapter"] or "-", r["key"]["ours"] or "-",
-                 str(r["seeds"]), r["evidence"]])
+                 seeds, r["evidence"]])
 
 
 def markdown(recs: list[dict], report_link: str = "results/report.html", errata_link: str = "results/ERRATA.md",
@@ -464,7 +463,7 @@ def _card(r: dict, results_dir: Path, images: _Images, history: list[dict]) -> d
             "literature": [(n, literature_text(s, setup=True).removeprefix("literature: "))
                            for n, s in specs.items() if s.get("literature")],
             "with_literature": any(s.get("literature") for s in specs.values()),
-            "level": e["level"] if isinstance(e.get("level"), float) else None}
+            "level": record.level_text(e)}
 
 
 def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 7 claims") -> str:

@@ -174,19 +174,13 @@ def evidence(entry: dict, rec: dict | None) -> str:
 
 # ---- decisive misses and errata ------------------------------------------------------------------
 
-DECISIVE_FIELDS = ("decisive_fails", "decisive", "hidden_fails")   # a claim entry may name them itself
-
-
 def decisive_misses(entry: dict) -> list[str]:
     """The judged parts (preconditions aside) that failed decisively, also where a gate (an unmet
-    precondition, an unconverged arm) made the verdict inconclusive. A field of the claim entry that
-    names them (the verdict machinery's, issue 19) is read where present."""
-    for field in DECISIVE_FIELDS:
-        named = entry.get(field)
-        if isinstance(named, (list, tuple)) and all(isinstance(n, str) for n in named):
-            return list(named)
-        if isinstance(named, dict):
-            return list(named)
+    precondition, an unconverged arm) made the verdict inconclusive: the record's ``decisive_fails``
+    ([{part, kind, text}], verdict.decisive_fails) where it has them, else the parts whose outcome is fail."""
+    named = entry.get("decisive_fails")
+    if isinstance(named, list) and all(isinstance(f, dict) and "part" in f for f in named):
+        return [f["part"] for f in named]
     specs = entry.get("metric_specs") or {}
     return [n for n, m in (entry.get("metrics") or {}).items()
             if m.get("status") == verdict.FAIL and not (specs.get(n) or {}).get("precondition")]
@@ -208,7 +202,8 @@ def reason(entry: dict) -> str:
     """The one-line reason: the deciding part, and the decisive misses a gate would otherwise hide."""
     text = entry.get("deciding") or ""
     misses = decisive_misses(entry)
-    if entry.get("verdict") == verdict.INCONCLUSIVE and misses:
+    named = isinstance(entry.get("decisive_fails"), list)    # the record's deciding line names them already
+    if entry.get("verdict") == verdict.INCONCLUSIVE and misses and not named:
         text += f"; but {', '.join(misses)} fail{'s' if len(misses) == 1 else ''} decisively"
     return text
 
