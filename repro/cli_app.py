@@ -72,19 +72,32 @@ def _styled(v: str | None) -> str:
     return f"[{VERDICT_STYLE.get(v, 'white')}]{v}[/]"
 
 
-def _last_verdicts(results_dir: Path) -> dict[str, tuple[str, str]]:
+def _last_runs(results_dir: Path) -> dict[str, tuple[str, str]]:
+    """Claim ID -> (verdict, profile) of the newest record of a shorter profile (smoke, quick)."""
     last: dict[str, tuple[str, str]] = {}
     for p in records.find(results_dir):
         rec = records.load(p)
-        for cid, e in rec["claims"].items():
-            last[cid] = (e["verdict"], rec["profile"])
+        if rec["profile"] in ("smoke", "quick"):
+            for cid, e in rec["claims"].items():
+                last[cid] = (e["verdict"], rec["profile"])
     return last
+
+
+def _full_text(sel) -> str:
+    """A claim's full-profile verdict as README's table has it: verdict, commit, and its marks."""
+    if sel is None:
+        return "[dim]no full verdict[/]"
+    marks = [m for m in ("stale" if sel.stale else "", "re-judged" if sel.rejudged else "") if m]
+    return f"{_styled(sel.verdict)} [dim]({sel.commit}{'; ' + ', '.join(marks) if marks else ''})[/]"
 
 
 @app.command("list")
 def list_(suite: Optional[str] = typer.Argument(None, help="a suite name; all suites when left out"),
           results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
-    """Suites and their claims (ID, section, kind, short text) with the last verdict."""
+    """Suites and their claims (ID, section, kind, short text) with the full-profile verdict README's
+    table shows (the same record, :mod:`repro.selection`) and the newest shorter run's."""
+    from repro import selection
+
     loaded = _load_suites(check=False)
     chosen = loaded
     if suite:
@@ -92,15 +105,20 @@ def list_(suite: Optional[str] = typer.Argument(None, help="a suite name; all su
             chosen = [s for s, _ in suites.select([suite], loaded)]
         except suites.SelectionError as e:
             fail(str(e))
-    last = _last_verdicts(results)
+    full = selection.select(results)
+    last = _last_runs(results)
     for s in chosen:
         t = Table(title=f"{s.name}: {s.title} ({s.section})", title_justify="left", expand=False)
-        for col in ("claim", "section", "kind", "claim in English", "last verdict"):
+        for col in ("claim", "section", "kind", "claim in English", "full-profile verdict", "last short run"):
             t.add_column(col, overflow="fold")
         for c in s.claims:
             v, prof = last.get(c.id, (None, ""))
-            t.add_row(c.id, c.section, c.kind, c.claim, f"{_styled(v)} {f'({prof})' if v else ''}")
+            mark = " †" if c.changed_after_result else ""
+            t.add_row(c.id + mark, c.section, c.kind, c.claim, _full_text(full.get(c.id)),
+                      f"{_styled(v)} ({prof})" if v else "")
         out.print(t)
+    if any(c.changed_after_result for s in chosen for c in s.claims):
+        out.print("†: the claim's design changed after a result of it was seen (`repro history CLAIM`)", style="dim")
 
 
 _short = terminal.short
@@ -115,20 +133,24 @@ def _claimed_text(spec: dict) -> str:
     return f"{claimed} ({rule})" if rule and not rule.startswith("=") else claimed
 
 
-def _full_cell(e: dict, full: dict) -> str:
-    """The committed full run's verdict of this claim and whether this run agrees with it."""
-    f = (full.get(e["id"]) or (None,))[0]
+def _full_cell(e: dict, sel) -> str:
+    """The committed full-profile verdict of this claim (README's, :mod:`repro.selection`) and whether
+    this run agrees with it."""
+    f = sel.entry if sel is not None else None
     says = terminal.agreement(e, f)
     if f is None:
         return f"[dim]{says}[/]"
-    older = f" [dim](of claim v{f.get('version')})[/]" if f.get("version") != e.get("version") else ""
-    return f"{_styled(f['verdict'])}{older}\n[{terminal.AGREEMENT_STYLE.get(says, 'yellow')}]{says}[/]"
+    notes = [f"of claim v{f.get('version')}" if f.get("version") != e.get("version") else "",
+             "stale" if sel.stale else "", "re-judged" if sel.rejudged else ""]
+    notes = [n for n in notes if n]
+    return (f"{_styled(f['verdict'])} [dim]{sel.commit}{' (' + ', '.join(notes) + ')' if notes else ''}[/]\n"
+            f"[{terminal.AGREEMENT_STYLE.get(says, 'yellow')}]{says}[/]")
 
 
-def _claims_table(rec: dict, claims: dict, full: dict[str, tuple[dict, dict]] | None = None) -> Table:
+def _claims_table(rec: dict, claims: dict, full: dict | None = None) -> Table:
     """After a run: one row per claim, each on one line: its verdict and seeds, the key number against
-    its line; with ``full`` (claim ID -> the committed full verdict the pages
-    show), that verdict and whether this run agrees. Every part: -v or `repro show CLAIM`. In a narrow
+    its line; with ``full`` (claim ID -> the full-profile record that speaks for it, the pages' pick:
+    :func:`terminal.committed_full`), that verdict and whether this run agrees. Every part: -v or `repro show CLAIM`. In a narrow
     terminal the free-text columns are cut (…), never the claim, the verdicts or the agreement."""
     from repro import summary
 
@@ -144,7 +166,7 @@ def _claims_table(rec: dict, claims: dict, full: dict[str, tuple[dict, dict]] | 
                "key": key}
         if full is not None:
             f = full.get(cid)
-            row["says"] = terminal.agreement(e, f[0] if f else None)
+            row["says"] = terminal.agreement(e, f.entry if f is not None else None)
             row["full"] = f
         rows.append(row)
     t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
@@ -164,8 +186,11 @@ def _claims_table(rec: dict, claims: dict, full: dict[str, tuple[dict, dict]] | 
             if f is None:
                 cells.append("[dim]-[/]")
             else:
-                older = f" [dim]v{f[0].get('version')}[/]" if f[0].get("version") != rec["claims"][r["claim"]].get("version") else ""
-                cells.append(one_line(f"{_styled(f[0]['verdict'])} [dim]{f[1]['commit']}[/]{older}", markup=True))
+                notes = [f"v{f.entry.get('version')}" if f.entry.get("version") != rec["claims"][r["claim"]].get("version")
+                         else "", "stale" if f.stale else "", "re-judged" if f.rejudged else ""]
+                notes = " ".join(n for n in notes if n)
+                cells.append(one_line(f"{_styled(f.verdict)} [dim]{f.commit}{' ' + notes if notes else ''}[/]",
+                                      markup=True))
             cells.append(f"[{terminal.AGREEMENT_STYLE.get(r['says'], 'yellow')}]{r['says']}[/]")
         t.add_row(*cells)
     return t
@@ -182,8 +207,8 @@ def one_line(text: str, markup: bool = False):
 
 def _verdict_table(rec: dict, full: dict | None = None) -> Table:
     """Every judged part of each claim, a row each (-v after a run, and `repro show`); with ``full``
-    (claim ID -> the committed full (entry, record)), a column with its verdict and whether this run
-    agrees."""
+    (claim ID -> the full-profile record that speaks for it, :func:`terminal.committed_full`), a column
+    with its verdict and whether this run agrees."""
     t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
     t.add_column("claim", no_wrap=True)
     t.add_column("metric", overflow="fold", max_width=26)
@@ -192,10 +217,10 @@ def _verdict_table(rec: dict, full: dict | None = None) -> Table:
     t.add_column("")
     t.add_column("verdict (seeds) · deciding part", overflow="fold")
     if full is not None:
-        t.add_column("committed full run", overflow="fold", max_width=22)
+        t.add_column("committed full verdict", overflow="fold", max_width=24)
     for cid, e in rec["claims"].items():
         first = True
-        extra = [_full_cell(e, full)] if full is not None else []
+        extra = [_full_cell(e, full.get(cid))] if full is not None else []
         if e.get("error"):
             t.add_row(cid, "", "", _short(e["error"].splitlines()[0], 80), "", _styled(e["verdict"]), *extra)
             continue
@@ -253,6 +278,18 @@ def _run_with_progress(selection, *, profile: str, seeds: Optional[int], force: 
     return []
 
 
+def _say_cost(selection, profile: str, seeds: Optional[int], force: bool, results: Path, display: Console) -> None:
+    """Before a long run: its estimated time from the records' per-unit seconds, less what is cached."""
+    from repro import cost, env
+
+    est = cost.estimate(selection, profile=profile, machine=env.machine(), commit=env.commit(),
+                        results_dir=results, seeds=seeds)
+    if force:
+        for r in est.runs:
+            r.cached = 0
+    display.print(f"[bold]estimate[/]: {est.text()}", highlight=False, soft_wrap=True)
+
+
 def _run_log(results: Path, verbose: bool) -> terminal.RunLog:
     return terminal.RunLog(results, err, verbose=verbose, header="repro " + " ".join(sys.argv[1:]),
                            user_tf_level=_TF_LEVEL_FROM_USER)
@@ -279,6 +316,8 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
         except suites.SelectionError as e:
             fail(str(e))
         pool = _executor(executor, jobs, ray_address, gpus_per_job)
+        if profile in ("full", "paper"):
+            _say_cost(selection, profile, seeds, force, results, display)
         paths = _run_with_progress(selection, profile=profile, seeds=seeds, force=force, results=results, pool=pool,
                                    log=log, display=display)
     log.keep(paths)
@@ -354,16 +393,77 @@ def show(claim_id: str = typer.Argument(..., help="a claim ID, e.g. LENET-MNIST"
     if summary.needs_erratum(e) and not claim.erratum:
         lines.append(f"no correction written yet (`erratum:` in suites/{claim.suite}.yaml)")
     if profile == "full":
-        history = report.claim_histories(results).get(claim.id, [])
-        if not history and results.resolve() != records.RESULTS_DIR.resolve():
-            history = report.claim_histories(records.RESULTS_DIR).get(claim.id, [])
-        lines.append("history: " + "; ".join(
+        history = report.claim_history(results, claim.id)
+        lines.append("history (`repro history " + claim.id + "` in full): " + ("; ".join(
             f"v{h['version']} {h['commit']} {h['verdict']}" + (" (re-judged)" if h["rejudged"] else "")
-            for h in history) if history else "history: -")
+            for h in history) if history else "-"))
     for ln in lines:
         if ln:
             out.print(ln, highlight=False, soft_wrap=True)
     out.print(_verdict_table(dict(rec, claims={claim.id: e})))
+
+
+@app.command()
+def history(claim: str = typer.Argument(..., help="a claim ID, e.g. LENET-MNIST"),
+            results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+    """A claim's history: every full-profile record of it, oldest first (version, commit, verdict, the
+    deciding numbers, re-judgements, whether its design was registered before the run), what changed in
+    the design between them and why (the suite's version notes)."""
+    import difflib
+
+    from repro import history as hist
+
+    loaded = _load_suites(check=False)
+    ids = {c.id.lower(): c.id for s in loaded for c in s.claims}
+    cid = ids.get(claim.lower(), claim)
+    try:
+        h = hist.claim_history(cid, results)
+    except KeyError:
+        close = difflib.get_close_matches(claim.upper(), list(ids.values()), n=1, cutoff=0.6)
+        fail(f"no claim named '{claim}'; " + (f"did you mean '{close[0]}'? " if close else "")
+             + "`repro list` shows them all")
+    _print_history(h)
+
+
+def _print_history(h) -> None:
+    from rich.markup import escape as esc
+
+    out.print(f"[bold]{h.claim}[/] ({h.suite}): {h.text}" + (f" - version {h.version} in the suite now"
+                                                             if h.version is not None else " - in no suite now"),
+              highlight=False, soft_wrap=True)
+    if h.post_result:
+        out.print("† its design changed after a result was seen: "
+                  + "; ".join(f"v{c.version}: {c.why}" for c in h.post_result), highlight=False, soft_wrap=True)
+    t = Table(title_justify="left", show_lines=True)
+    for col, kw in (("#", {}), ("run at", {"no_wrap": True}), ("v", {}), ("verdict", {}),
+                    ("deciding numbers", {"overflow": "fold"}), ("design", {"overflow": "fold", "max_width": 34}),
+                    ("what changed and why", {"overflow": "fold"})):
+        t.add_column(col, **kw)
+    for i, x in enumerate(h.entries, 1):
+        verdict = _styled(x.verdict) + ("\n[bold]README's[/]" if x.speaks else "")
+        if x.stale:
+            verdict += "\n[yellow]stale[/]: " + esc("; ".join(x.stale))
+        for j in x.rejudgements:
+            at = f" at {j['at_commit']}" if j.get("at_commit") else ""
+            verdict += f"\n[dim]re-judged{at} ({j['commit'][:7] or 'not committed'}):[/] v{j['version']} {_styled(j['verdict'])}"
+        reg = {True: "[green]registered[/]", False: "[red]not registered[/]", None: "[dim]unknown[/]"}[x.registered]
+        design_cell = f"{reg}: {esc(x.registered_why)}" + (f"\n{esc(x.rejudged)}" if x.rejudged else "")
+        why = [f"v{c.version}{' [yellow](after a result)[/]' if c.after_result else ''}: {esc(c.why)}" for c in x.changes]
+        if x.differences:
+            why.append("[dim]" + esc("; ".join(x.differences)) + "[/]")
+        where = f"{x.run_commit}\n{x.finished[:16].replace('T', ' ')}"
+        if not x.committed_in:
+            where += "\n[yellow]not committed[/]"
+        elif x.removed_in:
+            where += f"\n[dim]removed in {x.removed_in[:7]}[/]"
+        t.add_row(str(i), where, str(x.version), verdict, esc(x.numbers), design_cell, "\n".join(why))
+    if h.entries:
+        out.print(t)
+    else:
+        out.print("no full-profile record of it yet", style="dim")
+    for c in h.pending:
+        out.print(f"since the newest record: v{c.version}{' (after a result)' if c.after_result else ''}: {c.why}",
+                  highlight=False, soft_wrap=True)
 
 
 def _print_comparison(ra: dict, rb: dict) -> list:

@@ -21,8 +21,15 @@ number), is compared with the baseline in one of these ways (its *source*):
     standard deviation and floor ``max(FLOOR_REL · |mean|, FLOOR_ABS)``. The bad direction is the
     metric's ``better`` (or its rule's); for an ``approx`` line it is away from the line; a metric with
     no order gates on a change either way.
+``snapshot``
+    a deterministic value (like a snapshot test): every value of a deterministic run, and a value of
+    another run that every baseline seed gave alike and that is structural (an integer, a text, or a
+    list of them: a parameter count, a shape; where the environment differs from the baseline's, only
+    those named like one: params, shape, size, layers ...). Any change is a finding that fails the gate
+    (numbers to 1e-6) until the baseline is regenerated on purpose: a kernel size edited moves the
+    parameter count while accuracy stays within noise.
 ``outcome only``
-    a deterministic run (one seed) whose code changed: its outcome gates (pass → fail), its number not.
+    a deterministic run's value the baseline lacks: its outcome gates (pass → fail), its number not.
 ``not gating``
     a timing (seconds, ms, throughput, a value read at a wall-clock budget: never exact, and a shared
     machine's noise is not a seed spread); a non-deterministic run with one baseline seed and changed
@@ -51,11 +58,15 @@ ENV_KEYS = ("tensorflow", "keras", "numpy", "python", "cpu", "device")
 
 EXACT, STATED, SPREAD = "exact", "stated tolerance", "baseline spread"
 OUTCOME = "outcome only (deterministic run, code changed)"
+SNAPSHOT = "snapshot (a deterministic value)"
+STRUCTURAL_WORDS = ("param", "shape", "size", "layer", "unit", "dim", "kernel", "output", "filter", "channel",
+                    "neuron", "depth")
 NOT_GATING = "not gating"
 
 MARKS = {
     "!": "newly failing (verdict got worse, or a judged part went from pass to fail)",
     "#": "changed although code, parameters and environment are the baseline's (runs here are bit-identical)",
+    "=": "a deterministic value changed (a snapshot): a regression until the baseline is regenerated on purpose",
     "-": "worse beyond tolerance",
     "+": "better beyond tolerance",
     "*": "fixed (verdict got better, or a judged part went from fail to pass)",
@@ -74,6 +85,7 @@ class Baseline:
     suite: str
     record: dict
     path: Path
+    notes: list[str] = dataclasses.field(default_factory=list)   # what was left out when it was chosen, and why
 
 
 @dataclasses.dataclass
@@ -87,9 +99,10 @@ class Comparison:
     env_diff: list[str]
     exact_runs: list[str]
     changed_runs: list[str]
+    snapshots: int = 0       # deterministic values compared as snapshots
 
     def regressions(self) -> list[cmp.Row]:
-        return [r for r in self.rows if r.gating and r.mark in ("!", "#", "-")]
+        return [r for r in self.rows if r.gating and r.mark in ("!", "#", "-", "=")]
 
 
 @dataclasses.dataclass
@@ -152,13 +165,27 @@ def plan(suite_names: Iterable[str], profile: str, results_dir: Path, given: Ite
                 known.append((record.load(p), p))
             except record.RecordError:
                 continue
+        from repro import selection
+
+        tracked = selection.tracked(results_dir)
+        committed = known if tracked is None else [(r, p) for r, p in known if Path(p).resolve() in tracked]
         for name in missing:
-            found = cmp.find_baseline(known, name, profile, machine, commit)
+            found = cmp.find_baseline(committed, name, profile, machine, commit)
+            local = [(r, p) for r, p in known if (r, p) not in committed and r["suite"] == name
+                     and r["profile"] == profile and r.get("complete") and r["commit"] != commit]
             if found is None:
-                raise GateError(f"no baseline for suite '{name}' at profile '{profile}' in {results_dir}; "
-                                f"run `repro run {name} -p {profile} --seeds 5` on a known-good commit and "
-                                f"commit its record")
-            chosen[name] = Baseline(name, found[0], Path(found[1]))
+                hint = (f"; not committed, so not a baseline unless named: "
+                        + ", ".join(f"--baseline {p}" for _, p in local) if local else "")
+                raise GateError(f"no {'committed ' if tracked is not None else ''}baseline for suite '{name}' at "
+                                f"profile '{profile}' in {results_dir}; run `repro run {name} -p {profile} --seeds 5` "
+                                f"on a known-good commit and commit its record{hint}")
+            notes = []
+            if tracked is None:
+                notes.append(f"{results_dir} is in no git checkout: the newest record is the baseline, committed or not")
+            for r, p in local:
+                notes.append(f"left out {_rel(Path(p))} (commit {r['commit']}): not committed; the baseline is the "
+                             f"newest committed record (`--baseline` names another)")
+            chosen[name] = Baseline(name, found[0], Path(found[1]), notes)
     return chosen
 
 
@@ -222,6 +249,50 @@ def _rejudged(base: dict, cid: str, current: dict) -> dict:
     return entry
 
 
+_NO = object()
+
+
+def _structural(x: Any) -> bool:
+    """An integer, a text, or a list of them (nested): a count or a shape, not a measurement."""
+    if isinstance(x, bool) or isinstance(x, float):
+        return False
+    if isinstance(x, (int, str)):
+        return True
+    return isinstance(x, list) and all(_structural(v) for v in x)
+
+
+def same_value(a: Any, b: Any) -> bool:
+    """Equal as a snapshot: numbers to 1e-6 (relative and absolute), lists element by element."""
+    if _number(a) and _number(b) and not (isinstance(a, bool) or isinstance(b, bool)):
+        return a == b if isinstance(a, int) and isinstance(b, int) else abs(a - b) <= 1e-6 * max(abs(a), abs(b), 1.0)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same_value(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def snapshot_of(run: dict | None, key: str, same_env: bool) -> Any:
+    """The value a baseline run gives for ``key`` on every seed, if it is a deterministic value (see the
+    module's ``snapshot``); ``_NO`` otherwise."""
+    if not run or cmp.is_timing(key, {}):
+        return _NO
+    vals = [o.get("metrics", {}).get(key) for o in run["results"].values() if not o.get("error")]
+    if not vals or any(v is None for v in vals):
+        return _NO
+    if run.get("deterministic"):
+        return vals[0]
+    if len(vals) < 2 or not all(same_value(v, vals[0]) for v in vals) or not _structural(vals[0]):
+        return _NO
+    if not same_env and not any(w in key.lower() for w in STRUCTURAL_WORDS):
+        return _NO
+    return vals[0]
+
+
+def _snapshot_note(was: Any, now: list, seeds: list[str]) -> str:
+    return (f"deterministic value changed ({_shown(was)} → {', '.join(_shown(v) for v in now)}"
+            f"{' on seed ' + ', '.join(seeds) if len(seeds) > 1 else ''}): a regression until the baseline is "
+            "regenerated on purpose")
+
+
 def _metric_row(cid: str, name: str, spec: dict, base: dict, cur: dict, status_a: str | None,
                 status_b: str | None, same_env: bool) -> cmp.Row | None:
     judged = spec.get("rule") is not None
@@ -242,12 +313,16 @@ def _metric_row(cid: str, name: str, spec: dict, base: dict, cur: dict, status_a
     headline = judged or bool(spec.get("better"))   # judged, or reported with the suite's `better:`
     if not headline:
         return None
+    same_params = bool(brun and crun and brun.get("params_hash") == crun.get("params_hash"))
+    snap = snapshot_of(brun, key, same_env) if same_params else _NO
     if timing:
         source = STATED if spec.get("tolerance") is not None else f"{NOT_GATING}: a timing"
     elif same_code and same_env:
         source = EXACT
     elif spec.get("tolerance") is not None:
         source = STATED
+    elif snap is not _NO:
+        source = SNAPSHOT
     elif deterministic:
         source = OUTCOME
     elif len(numeric_base) >= 2:
@@ -280,6 +355,13 @@ def _metric_row(cid: str, name: str, spec: dict, base: dict, cur: dict, status_a
         missing = [s for s in cur_seeds if s not in bvals]
         if missing:
             notes.append(f"seed {', '.join(missing)} not in the baseline")
+    elif source == SNAPSHOT:
+        tol_text = "0 (snapshot)"
+        was = _shown(snap)
+        changed = [s for s in cur_seeds if not same_value(cvals[s], snap)]
+        if changed:
+            mark = "="
+            notes.append(_snapshot_note(snap, [cvals[s] for s in changed], changed))
     elif source in (STATED, SPREAD) and all(_number(v) for v in now_vals) and now_vals:
         if source == STATED:
             ref = stats.mean(numeric_base) if numeric_base else None
@@ -304,7 +386,7 @@ def _metric_row(cid: str, name: str, spec: dict, base: dict, cur: dict, status_a
         if _number(ref):
             change = f"{stats.mean(now_vals) - ref:+.3g}"
     # a judged part going from pass to fail always gates (a timing's excepted); a number gates by its source
-    gating = (judged and not timing) if mark == "!" else source in (EXACT, STATED, SPREAD)
+    gating = (judged and not timing) if mark == "!" else source in (EXACT, STATED, SPREAD, SNAPSHOT)
     if mark == "!" and timing:
         notes.append("a timing's outcome: shown, not gating")
     return cmp.Row(mark, cid, name, was, now, change, "; ".join(n for n in notes if n), gating=gating,
@@ -318,6 +400,7 @@ def compare(base: Baseline, current: dict, current_path: Path | None = None,
     same_env, env_diff = same_environment(b.get("env") or {}, current.get("env") or {})
     wanted = list(claims) if claims is not None else list(current["claims"])
     rows: list[cmp.Row] = []
+    snapped: set[tuple[str, str]] = set()
     for cid in wanted:
         eb = current["claims"].get(cid)
         if eb is None:
@@ -341,6 +424,9 @@ def compare(base: Baseline, current: dict, current_path: Path | None = None,
             row = _metric_row(cid, name, spec, b, current, sa, sb, same_env)
             if row is not None:
                 metric_rows.append(row)
+        covered = {(spec.get("run"), spec.get("key") or n) for n, spec in eb["metric_specs"].items()
+                    if any(r.metric == n for r in metric_rows)}
+        metric_rows += _snapshot_rows(cid, eb.get("run_ids") or [], b, current, same_env, covered, snapped)
         claim_mark = "!" if rb < ra else "*" if rb > ra else " "
         gating = True
         note = ""
@@ -366,7 +452,36 @@ def compare(base: Baseline, current: dict, current_path: Path | None = None,
             exact_runs.append(rid)
         else:
             changed_runs.append(rid)
-    return Comparison(base.suite, base, current, current_path, rows, same_env, env_diff, exact_runs, changed_runs)
+    return Comparison(base.suite, base, current, current_path, rows, same_env, env_diff, exact_runs, changed_runs,
+                      snapshots=len(snapped))
+
+
+def _snapshot_rows(cid: str, run_ids: list[str], base: dict, cur: dict, same_env: bool,
+                   covered: set, snapped: set) -> list[cmp.Row]:
+    """The deterministic values of a claim's runs that no metric row compared (a run's parameter count,
+    a layer table): a row for each that changed. ``snapped`` collects every (run, key) compared."""
+    rows = []
+    for rid in run_ids:
+        brun, crun = base["runs"].get(rid), cur["runs"].get(rid)
+        if not brun or not crun or brun.get("params_hash") != crun.get("params_hash"):
+            continue
+        keys = dict.fromkeys(k for o in crun["results"].values() if not o.get("error") for k in o.get("metrics", {}))
+        for key in keys:
+            if (rid, key) in covered or (rid, key) in snapped:
+                continue
+            snap = snapshot_of(brun, key, same_env)
+            if snap is _NO:
+                continue
+            snapped.add((rid, key))
+            cvals = _seed_values(crun, key)
+            changed = [s for s in sorted(cvals, key=int) if not same_value(cvals[s], snap)]
+            if changed:
+                now = [cvals[s] for s in changed]
+                rows.append(cmp.Row("=", cid, f"{rid}.{key}", _shown(snap),
+                                    _shown(now[0]) if len(now) == 1 else record.fmt(now), "",
+                                    _snapshot_note(snap, now, changed), gating=True, tolerance="0 (snapshot)",
+                                    source=SNAPSHOT))
+    return rows
 
 
 def check(baselines: dict[str, Baseline], current: list[tuple[dict, Path | None]],
@@ -405,6 +520,14 @@ def header_lines(c: Comparison) -> list[str]:
     else:
         lines.append("  environment differs (" + "; ".join(c.env_diff) + "): no exact comparisons, "
                      "numbers are held to the baseline's spread")
+    for note in c.baseline.notes:
+        lines.append(f"  {note}")
+    one_seed = [rid for rid, r in b["runs"].items() if rid in cur["runs"] and not r.get("deterministic")
+                and len(r["results"]) < 2 and rid not in c.exact_runs]
+    if one_seed:
+        lines.append(f"  the baseline has one seed of {', '.join(one_seed)}: with their code changed, their numbers "
+                     f"cannot gate (no spread to judge by); a baseline made with `repro run {c.suite} -p "
+                     f"{b['profile']} --seeds 5` can")
     if c.exact_runs:
         lines.append(f"  same code and parameters as the baseline: {', '.join(c.exact_runs)}")
     if c.changed_runs:
@@ -415,6 +538,10 @@ def header_lines(c: Comparison) -> list[str]:
             sources[r.source] = sources.get(r.source, 0) + 1
     if sources:
         lines.append("  tolerance sources: " + "; ".join(f"{k} ×{v}" for k, v in sources.items()))
+    if c.snapshots:
+        changed = sum(1 for r in c.rows if r.mark == "=")
+        lines.append(f"  other deterministic values compared as snapshots: {c.snapshots}"
+                     + (f", {changed} changed" if changed else ", none changed"))
     off = [r for r in c.rows if r.mark in ("~", "?")]
     for r in off:
         lines.append(f"  not compared: {r.claim} ({r.note})")

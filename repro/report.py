@@ -22,7 +22,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
-from repro import record, render, summary, verdict
+from repro import record, render, selection, summary, verdict
 from repro.htmlcheck import HTMLProblem, validate_html  # noqa: F401  (part of this module's interface)
 from repro.overview import OFFSCALE, VERDICT_COLOURS, overview_items, overview_png  # noqa: F401
 
@@ -32,53 +32,19 @@ CHAPTER_FILE = "chapter7-deep-networks.md"
 
 
 def latest_records(results_dir: Path, profile: str = "full") -> list[dict]:
-    """The newest result of every claim for ``profile``: the newest complete record of each suite (with
-    '_path' relative to results_dir), then any newer record of the same suite and profile, complete or
-    not, cut down to the claims it measured (a claim redone or added, run on its own), which replace
-    the older ones. Each claim is shown with its own record and commit."""
-    newest: dict[str, dict] = {}
-    later: dict[str, list[dict]] = {}
-    for p in record.find(results_dir):          # oldest first
-        rec = record.load(p)
-        if rec["profile"] != profile:
-            continue
-        rec["_path"] = str(p.relative_to(results_dir))
-        if rec.get("complete"):
-            newest[rec["suite"]] = rec
-            later[rec["suite"]] = []
-        else:
-            later.setdefault(rec["suite"], []).append(rec)
-    out = []
-    for name in sorted(newest):
-        taken: set[str] = set()
-        parts = []
-        for rec in reversed(later.get(name, [])):        # newest first
-            extra = {cid: e for cid, e in rec["claims"].items() if cid not in taken}
-            if extra:
-                taken |= set(extra)
-                parts.append(dict(rec, claims=extra, not_rejudged={}))
-        base = newest[name]
-        base = dict(base, claims={cid: e for cid, e in base["claims"].items() if cid not in taken},
-                    not_rejudged={k: v for k, v in (base.get("not_rejudged") or {}).items() if k not in taken})
-        out += [base] + parts[::-1]
-    return out
+    """The records that speak for the claims (:func:`repro.selection.select`: per claim, the newest
+    ``profile`` record holding it), each cut down to the claims it speaks for, with '_path' relative to
+    results_dir. Each claim is shown with its own record and commit."""
+    return selection.grouped(selection.select(results_dir, profile))
 
 
 # ---- the suites as they are now ------------------------------------------------------------------
 
-def suite_claims() -> dict[str, object]:
+def suite_claims(now: dict | None = None) -> dict[str, object]:
     """Claim ID -> the Claim in the suite files as they are now (for presentation: short, key, erratum,
     settle; and for staleness: version)."""
-    from repro import suite as suites
-
-    out = {}
-    for path in sorted(suites.suites_dir().glob("*.yaml")):
-        try:
-            s = suites.load(path, check=False)
-        except suites.SuiteError:
-            continue
-        out.update({c.id: c for c in s.claims})
-    return out
+    now = selection.today() if now is None else now
+    return {cid: c for cid, (_, c) in now.items()}
 
 
 def current_claims(claims: dict | None = None) -> dict[str, tuple[str, object]]:
@@ -141,12 +107,23 @@ def _seeds_text(e: dict) -> str:
     return record.seeds_text(e)
 
 
-def stale_text(recorded, current) -> str:
-    """Why a row's verdict no longer speaks for the suite's claim: its version changed since the record."""
-    if current is None or recorded == current:
+def stale_text(reasons: list[str]) -> str:
+    """Why a row's verdict no longer speaks for the suite's claim (:func:`repro.selection.stale_reasons`:
+    its version, its runs' parameters or code, or its judged lines changed since the record); '' if it does."""
+    if not reasons:
         return ""
-    return (f"stale: recorded at claim version {recorded}, the suite now has version {current} "
-            "(not yet re-run in the full profile)")
+    return "stale: " + "; ".join(reasons) + " (not yet re-run in the full profile)"
+
+
+POST_RESULT_MARK = "†"
+
+
+def post_result_text(changes) -> str:
+    """What the row's mark stands for: the claim's design changed after a result of it was seen."""
+    if not changes:
+        return ""
+    versions = ", ".join(f"v{c.version}" for c in changes)
+    return f"design changed after a result was seen ({versions}): `repro history` shows what and why"
 
 
 def missing_text(rows: list[dict], known: dict[str, tuple[str, object]] | None = None) -> str:
@@ -178,19 +155,21 @@ def _parts(e: dict) -> list[dict]:
 
 
 def claim_rows(recs: list[dict], known: dict[str, tuple[str, object]] | None = None,
-               claims: dict | None = None) -> list[dict]:
+               claims: dict | None = None, now: dict | None = None) -> list[dict]:
     """One row per claim, in chapter order: what every page shows.
 
     claimed: only the chapter's words or numbers; judged: the line each judged part is held to (a line
     the suite chose reads 'criterion (ours)'; a published value beside it is cited); measured: each
     part's value and its outcome (pass / fail / undecided); key: the key metric, the chapter's number
     or words against ours (``summary.key_part``); evidence: its kind (``summary.evidence``)."""
-    claims = suite_claims() if claims is None else claims
-    known = current_claims(claims) if known is None else known
+    now = selection.today() if now is None else now
+    claims = suite_claims(now) if claims is None else claims
     rows = []
     for rec in recs:
         for cid, e in rec["claims"].items():
             claim = claims.get(cid)
+            s_now, c_now = now.get(cid, (None, None))
+            reasons = selection.stale_reasons(rec, cid, s_now, c_now)
             specs = e.get("metric_specs") or {}
             metrics = e.get("metrics") or {}
             judged = [(n, m) for n, m in metrics.items() if m.get("status") not in (None, verdict.INFO)]
@@ -212,7 +191,9 @@ def claim_rows(recs: list[dict], known: dict[str, tuple[str, object]] | None = N
                 "verdict": e["verdict"], "verdict_text": summary.verdict_text(e), "deciding": e.get("deciding") or "",
                 "reason": summary.reason(e), "seconds": e.get("seconds") or 0.0,
                 "entry": e, "record": rec, "parts": _parts(e),
-                "stale": stale_text(e.get("version"), known.get(cid, (None, None))[1]),
+                "stale": stale_text(reasons), "stale_reasons": reasons,
+                "rejudged": selection.rejudged_text(rec),
+                "post_result": list(c_now.changed_after_result) if c_now else [],
                 "key": summary.key_part(e, rec, claim), "evidence": summary.evidence(e, rec),
                 "misses": summary.decisive_misses(e), "needs_erratum": summary.needs_erratum(e),
                 "corrections": summary.corrections(e, claim), "settle": summary.settle(e, rec, claim),
@@ -223,8 +204,11 @@ def claim_rows(recs: list[dict], known: dict[str, tuple[str, object]] | None = N
 def counts_line(rows: list[dict]) -> str:
     c = Counter(r["verdict"] for r in rows)
     stale = sum(1 for r in rows if r.get("stale"))
+    rejudged = sum(1 for r in rows if r.get("rejudged"))
+    notes = ([f"{stale} of them stale: their claim, parameters or code changed since the record"] if stale else []) \
+        + ([f"{rejudged} re-judged from stored values, not re-run"] if rejudged else [])
     return (f"{len(rows)} claims: " + ", ".join(f"{c[v]} {v}" for v in verdict.VERDICTS if c[v])
-            + (f" ({stale} of them stale: recorded at an older claim version)" if stale else ""))
+            + (f" ({'; '.join(notes)})" if notes else ""))
 
 
 def answer(rows: list[dict], titles: dict[str, str] | None = None) -> dict:
@@ -284,30 +268,29 @@ def not_rejudged_text(recs: list[dict]) -> str:
 
 # ---- claim histories -----------------------------------------------------------------------------
 
-def claim_histories(results_dir: Path, profile: str = "full") -> dict[str, list[dict]]:
-    """Claim ID -> every record of ``profile`` that holds it, oldest first: version, commit, verdict,
-    the deciding part, whether it was re-judged rather than re-run, and what changed since the one
-    before (a new claim version, after a result was seen)."""
-    out: dict[str, list[dict]] = {}
-    for p in record.find(results_dir):            # oldest first
-        try:
-            rec = record.load(p)
-        except record.RecordError:
-            continue
-        if rec["profile"] != profile:
-            continue
-        for cid, e in rec["claims"].items():
-            past = out.setdefault(cid, [])
-            prev = past[-1] if past else None
-            changed = ""
-            if prev is not None and prev["version"] != e.get("version"):
-                changed = (f"claim version {prev['version']} → {e.get('version')}, after the result of "
-                           f"commit {prev['commit']} ({prev['verdict']})")
-            past.append({"version": e.get("version"), "commit": rec["commit"], "verdict": e.get("verdict"),
-                         "deciding": e.get("deciding") or "", "n_seeds": e.get("n_seeds") or 0,
-                         "path": str(p.relative_to(results_dir)), "finished": rec.get("finished") or "",
-                         "rejudged": bool(rec.get("rejudged")), "changed": changed})
-    return out
+def claim_histories(results_dir: Path, profile: str = "full") -> dict:
+    """Claim ID -> its :class:`repro.history.History` (every record of ``profile`` that ever held it,
+    from git and results_dir, oldest first: version, commit, verdict, re-judgements, registration, what
+    changed and why); {} when they cannot be read (the page is still written)."""
+    from repro import history
+
+    try:
+        return history.histories(results_dir, profile)
+    except (OSError, ValueError) as e:   # pragma: no cover - a broken checkout still gets its page
+        print(f"report: no claim histories ({e})")
+        return {}
+
+
+def claim_history(results_dir: Path, claim_id: str, profile: str = "full") -> list[dict]:
+    """One claim's history in short, oldest first: [{version, commit, verdict, rejudged}] ([] when none)."""
+    from repro import history
+
+    try:
+        h = history.claim_history(claim_id, results_dir, profile)
+    except (KeyError, OSError, ValueError):
+        return []
+    return [{"version": x.version, "commit": x.run_commit, "verdict": x.verdict,
+             "rejudged": bool(x.rejudged or x.rejudgements)} for x in h.entries]
 
 
 # ---- Markdown ------------------------------------------------------------------------------------
@@ -327,32 +310,37 @@ def _fit(cells: list[str], limit: int = ROW_LIMIT) -> list[str]:
 
 def table_cells(r: dict) -> list[str]:
     """README's compact row: claim, in a few words, verdict, chapter, ours, seeds, evidence."""
-    v = r["verdict_text"] + (" (stale)" if r.get("stale") else "")
+    v = r["verdict_text"] + "".join(f" ({x})" for x, on in (("stale", r.get("stale")), ("re-judged", r.get("rejudged")))
+                                    if on)
     seeds = f"{r['seeds']} (fixed)" if r["entry"].get("seeds_fixed") else str(r["seeds"])   # --seeds, not sequential
-    return _fit([f"[{r['id']}][]", r["short"], v, r["key"]["chapter"] or "-", r["key"]["ours"] or "-",
-                 seeds, r["evidence"]])
+    claim = f"[{r['id']}][]" + (f" [{POST_RESULT_MARK}][h-{r['id']}]" if r.get("post_result") else "")
+    return _fit([claim, r["short"], v, r["key"]["chapter"] or "-", r["key"]["ours"] or "-", seeds, r["evidence"]])
+
+
+def _rows(recs: list[dict]) -> tuple[list[dict], dict]:
+    """The rows of a page and the suites' claims as they are now (read once)."""
+    now = selection.today()
+    claims = suite_claims(now)
+    known = current_claims(claims)
+    return claim_rows(recs, known, claims, now), known
 
 
 def markdown(recs: list[dict], report_link: str = "results/report.html", errata_link: str = "results/ERRATA.md",
              detail_link: str = "results/README.md") -> str:
     """README's generated block: the one-screen answer, then the compact table."""
-    claims = suite_claims()
-    known = current_claims(claims)
-    rows = claim_rows(recs, known, claims)
+    rows, known = _rows(recs)
     if not rows:
         return "No full-profile record yet: run `repro run --profile full`.\n"
     return render.markdown("readme_block.md.j2", rows=rows, counts=counts_line(rows),
                            answer=answer(rows, chapter_titles(recs)), table=[table_cells(r) for r in rows],
                            report=report_link, errata=errata_link, detail=detail_link, recs=recs,
-                           commits=sorted({r["commit"] for r in recs}),
+                           post_mark=POST_RESULT_MARK,                           commits=sorted({r["commit"] for r in recs}),
                            missing=missing_text(rows, known), not_rejudged=not_rejudged_text(recs))
 
 
 def results_markdown(recs: list[dict]) -> str:
     """results/README.md: every claim with every part, grouped by chapter section."""
-    claims = suite_claims()
-    known = current_claims(claims)
-    rows = claim_rows(recs, known, claims)
+    rows, known = _rows(recs)
     titles = chapter_titles(recs)
     return render.markdown("results_readme.md.j2", rows=rows, counts=counts_line(rows) if rows else "",
                            sections=[(titles.get(c, c), [r for r in rows if r["chapter"] == c])
@@ -363,8 +351,7 @@ def results_markdown(recs: list[dict]) -> str:
 
 def errata_markdown(recs: list[dict]) -> str:
     """results/ERRATA.md: the corrections of the chapter, in Chinese with the English beside it."""
-    claims = suite_claims()
-    rows = claim_rows(recs, current_claims(claims), claims)
+    rows, _ = _rows(recs)
     return render.markdown("errata.md.j2", items=errata_items(rows), chapter=CHAPTER_FILE,
                            suite_files={r["id"]: f"suites/{r['suite']}.yaml" for r in rows})
 
@@ -429,7 +416,7 @@ def _seed_of(artifact: str) -> str:
 
 # ---- HTML ------------------------------------------------------------------------------------
 
-def _card(r: dict, results_dir: Path, images: _Images, history: list[dict]) -> dict:
+def _card(r: dict, results_dir: Path, images: _Images, history) -> dict:
     """What one claim's card shows: the key figure (the first plot of its runs), other plots (one seed
     each; one shown in another card is linked instead), the command that reproduces it, its history."""
     e, rec = r["entry"], r["record"]
@@ -466,18 +453,18 @@ def _card(r: dict, results_dir: Path, images: _Images, history: list[dict]) -> d
             "level": record.level_text(e)}
 
 
-def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 7 claims") -> str:
+def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 7 claims",
+              histories: dict | None = None) -> str:
     """The report page: the answer, the overview figure, the errata, a card per claim, the table, the
-    environment."""
-    claims = suite_claims()
-    known = current_claims(claims)
-    rows = claim_rows(recs, known, claims)
+    environment. ``histories``: claim ID -> :class:`repro.history.History` (read from git and
+    results_dir when None)."""
+    rows, known = _rows(recs)
     if not rows:
         return render.html("report.html.j2", title=title, rows=[])
     titles = chapter_titles(recs)
-    histories = claim_histories(results_dir)
+    histories = claim_histories(results_dir) if histories is None else histories
     images = _Images()
-    cards = {r["id"]: _card(r, results_dir, images, histories.get(r["id"], [])) for r in rows}
+    cards = {r["id"]: _card(r, results_dir, images, histories.get(r["id"])) for r in rows}
     items = overview_items(rows, titles)
     parts = [it for it in items if "head" not in it]
     overview = None
@@ -488,7 +475,7 @@ def html_page(recs: list[dict], results_dir: Path, title: str = "repro: chapter 
     sections = [(titles.get(c, c), [r for r in rows if r["chapter"] == c]) for c in dict.fromkeys(r["chapter"] for r in rows)]
     env_keys = ["machine", "commit", "device", "gpus", "cpu", "cpu_count", "python", "tensorflow", "keras", "numpy",
                 "platform"]
-    return render.html("report.html.j2", title=title, rows=rows, counts=counts_line(rows),
+    return render.html("report.html.j2", title=title, rows=rows, counts=counts_line(rows), post_mark=POST_RESULT_MARK,
                        missing=missing_text(rows, known), answer=answer(rows, titles),
                        errata=errata_items(rows), overview=overview, offscale=OFFSCALE,
                        not_in_figure=[r["id"] for r in rows if not any(p["claim"] == r["id"] for p in parts)],

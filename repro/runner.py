@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from repro import codehash, data, progress, record, registry, verdict
+from repro import codehash, data, design, progress, record, registry, verdict
 from repro.suite import Claim, Run, Suite
 
 @dataclasses.dataclass(frozen=True)
@@ -100,16 +100,64 @@ def state_dir(results_dir: Path) -> Path:
 
 
 def code_hash(experiment: str) -> str:
-    """Hash of the experiment's module and every repro module it imports, transitively."""
-    return codehash.code_hash(registry.EXPERIMENTS[experiment].__module__)
+    """Hash of the experiment's module and every repro module it imports, transitively (read from the
+    files, nothing imported: the same hash `repro list` and the report compute to tell a stale verdict)."""
+    module = codehash.experiment_module(experiment)
+    if module is None:
+        return "unknown"
+    return codehash.code_hash_now(module)
 
 
-def run_key(suite: Suite, run: Run, profile: str) -> str:
+def code_files(experiment: str) -> dict[str, str]:
+    """Module -> short hash of each file behind :func:`code_hash` (so that a change can be named)."""
+    module = codehash.experiment_module(experiment)
+    return codehash.file_hashes_now(module) if module else {}
+
+
+def run_key(suite: Suite, run: Run, profile: str, code: Callable[[str], str | None] | None = None) -> str:
     """What a run's results depend on: its code, its entry in the suite (experiment, version,
-    parameters for this profile, what it uses) and, recursively, the runs it uses."""
-    parts = [code_hash(run.experiment), run.params_hash(profile)]
-    parts += [f"{k}={run_key(suite, suite.run(p), profile)}" for k, p in sorted(run.uses.items())]
+    parameters for this profile, what it uses) and, recursively, the runs it uses. ``code`` gives an
+    experiment's code hash (default: :func:`code_hash`, this checkout's files; another tree's, e.g. a
+    commit's, for provenance)."""
+    code = code or code_hash
+    parts = [str(code(run.experiment)), run.params_hash(profile)]
+    parts += [f"{k}={run_key(suite, suite.run(p), profile, code)}" for k, p in sorted(run.uses.items())]
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:12]
+
+
+def is_current(entry: dict | None, run: Run, profile: str, key: str) -> bool:
+    """Whether a stored run entry was made by this run as the suite and code are now."""
+    return bool(entry) and entry.get("code_hash") == key and entry.get("params_hash") == run.params_hash(profile) \
+        and entry.get("version") == run.version
+
+
+def stored_state(results_dir: Path, machine: str, suite: str, profile: str, commit: str) -> tuple[dict | None, Path | None]:
+    """What this commit already has of a suite and profile: the state of an interrupted run, else the
+    finished record (and where it was read)."""
+    final = record.path_for(results_dir, machine, suite, profile, commit)
+    work = state_dir(results_dir) / machine / final.name
+    for source in (work, final):
+        if source.exists():
+            try:
+                return record.load(source), source
+            except record.RecordError:
+                continue
+    return None, None
+
+
+def cached_units(suite: Suite, claims: list[Claim], *, profile: str, machine: str, commit: str,
+                 results_dir: Path = record.RESULTS_DIR) -> dict[str, list[int]]:
+    """Run id -> the seeds whose results this commit already has (an interrupted run's or a finished
+    record's) with the run's current code and parameters: what `repro run` will reuse, not run."""
+    rec, _ = stored_state(results_dir, machine, suite.name, profile, commit)
+    out: dict[str, list[int]] = {}
+    if rec is None:
+        return out
+    for run in needed_runs(suite, claims):
+        entry = rec["runs"].get(run.id)
+        if is_current(entry, run, profile, run_key(suite, run, profile)):
+            out[run.id] = sorted(int(k) for k, o in entry["results"].items() if not o.get("error"))
+    return out
 
 
 _determinism_on = False
@@ -209,19 +257,12 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
     stem = final.stem
     work = state_dir(results_dir) / env["machine"] / final.name
     art_work = work.with_suffix("")
-    rec = None
-    for source in (work, final):
-        if source.exists():
-            try:
-                rec = record.load(source)
-            except record.RecordError:
-                continue
-            if source == work:
-                on_event(Event("resume", suite=suite.name, path=work))
-            elif final.with_suffix("").exists():
-                shutil.rmtree(art_work, ignore_errors=True)
-                shutil.copytree(final.with_suffix(""), art_work)
-            break
+    rec, source = stored_state(results_dir, env["machine"], suite.name, profile, env["commit"])
+    if source == work:
+        on_event(Event("resume", suite=suite.name, path=work))
+    elif source == final and final.with_suffix("").exists():
+        shutil.rmtree(art_work, ignore_errors=True)
+        shutil.copytree(final.with_suffix(""), art_work)
     if rec is None:
         rec = record.new(suite, profile, env)
     rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None,
@@ -233,10 +274,10 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
     for run in runs:
         keys[run.id] = run_key(suite, run, profile)
         entry = rec["runs"].get(run.id)
-        if force or not entry or entry.get("code_hash") != keys[run.id] or \
-                entry.get("params_hash") != run.params_hash(profile) or entry.get("version") != run.version:
+        if force or not is_current(entry, run, profile, keys[run.id]):
             entry = record.run_entry(run, profile, keys[run.id])
             shutil.rmtree(art_work / run.id, ignore_errors=True)
+        entry["code_files"] = code_files(run.experiment)
         rec["runs"][run.id] = entry
         looks[run.id] = suite.looks(run, profile, seeds)
         entry["looks"] = looks[run.id]
@@ -328,7 +369,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
             for tmp in scratch:
                 shutil.rmtree(tmp, ignore_errors=True)
             scratch.clear()
-        judged = _judge(suite, rec, claims, runs, target, why)
+        judged = _judge(suite, rec, claims, runs, target, why, profile)
         grow = {}
         for run in runs:
             if run.deterministic or seeds:
@@ -379,7 +420,8 @@ def run_selection(selection: list[tuple[Suite, list[Claim]]], *, profile: str, e
                       on_event=on_event, executor=executor) for s, claims in selection]
 
 
-def _judge(suite: Suite, rec: dict, claims: list[Claim], runs: list[Run], target: dict, why: dict) -> dict:
+def _judge(suite: Suite, rec: dict, claims: list[Claim], runs: list[Run], target: dict, why: dict,
+           profile: str = "") -> dict:
     """Judge every selected claim on the seeds its runs have now."""
     for run in runs:
         entry = rec["runs"][run.id]
@@ -394,5 +436,6 @@ def _judge(suite: Suite, rec: dict, claims: list[Claim], runs: list[Run], target
         if c in claims or (set(c.runs) <= available and c.id in rec["claims"]):
             entry = record.claim_entry(c)
             record.judge_claim(entry, view, rec.get("alpha", verdict.ALPHA))
+            entry["design"] = design.stored(suite, c, profile or rec["profile"], rec["runs"])
             rec["claims"][c.id] = entry
     return rec["claims"]

@@ -30,10 +30,10 @@ _SUITE_KEYS = {"suite", "version", "title", "section", "profiles", "runs", "clai
 _PROFILE_KEYS = {"seeds", "max_seeds", "cost"}
 _RUN_KEYS = {"id", "experiment", "version", "params", "profiles", "seeds", "max_seeds", "deterministic", "uses"}
 _CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "version", "runs", "metrics",
-               "checkable", "reason", "about_budget", "short", "key", "erratum", "settle"}
+               "checkable", "reason", "about_budget", "short", "key", "erratum", "settle", "changes"}
 # How a claim is shown, not what is run or judged: changing these changes no result, no verdict and no
-# design (a claim's design is the rest of its entry; see issue 21). The pages read them from the suite
-# files as they are now, also for claims whose records are older.
+# design (repro/design.py leaves words out). The pages read them from the suite files as they are now,
+# also for claims whose records are older.
 PRESENTATION_KEYS = ("short", "key", "erratum", "settle")
 SHORT_MAX = 48          # characters of a claim's 'short' (README's table keeps every row within ~200)
 _ERRATUM_KEYS = {"line", "quote", "zh", "en", "measured"}
@@ -42,6 +42,7 @@ _ERRATUM_KEYS = {"line", "quote", "zh", "en", "measured"}
 PLACEHOLDER = re.compile(r"\{=([A-Za-z0-9_.]+)(?:\|([a-z_]+))?\}")
 PLACEHOLDER_FORMATS = ("value", "iv", "n", "adv", "adv_iv", "pct", "pct_iv")
 _MOVED_TO_RUNS = {"experiment", "params", "profiles", "seeds"}
+_CHANGE_KEYS = {"version", "why", "after_result", "commit"}
 _METRIC_KEYS = {"claimed", "rule", "criterion", "better", "tolerance", "unit", "precondition", "literature",
                 "scale", "resolution", "variance"}
 
@@ -119,6 +120,18 @@ class Run:
 
 
 @dataclasses.dataclass(frozen=True)
+class Change:
+    """A note on a change of a claim's design (task, budget, judged metrics or lines): the version it
+    made (a change that kept the version names the version it changed), why, and whether a full-profile
+    result of the claim had been seen when it was made. ``commit``: where it was made, when known."""
+
+    version: int
+    why: str
+    after_result: bool
+    commit: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
 class Claim:
     id: str
     suite: str
@@ -139,6 +152,12 @@ class Claim:
     key_percent: bool = False   # show the key metric (and key_chapter) as a percentage
     erratum: tuple[dict, ...] = ()   # per chapter line: {line, quote, zh, en, measured}; see _erratum
     settle: str = ""         # what would settle the claim where the record cannot say (a device, a new design)
+    changes: tuple[Change, ...] = ()   # what changed in the design, version by version, and why
+
+    @property
+    def changed_after_result(self) -> tuple[Change, ...]:
+        """The changes made after a full-profile result of this claim had been seen."""
+        return tuple(c for c in self.changes if c.after_result)
 
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
@@ -378,13 +397,14 @@ def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim
              f"the claim in a few words: text of at most {SHORT_MAX} characters", cid, "short")
     key, key_chapter, key_percent = _key(path, cid, raw.get("key"), names)
     erratum = _erratum(path, cid, raw.get("erratum"), names)
+    changes = _changes(path, cid, raw.get("changes"), raw["version"])
     settle = raw.get("settle", "")
     _require(isinstance(settle, str), path, "what would settle the claim, in a sentence", cid, "settle")
     return Claim(id=cid, suite=suite, section=raw["section"], kind=raw["kind"], source=raw["source"],
                  claim=raw["claim"], version=raw["version"], runs=tuple(runs), metrics=parsed,
                  checkable=checkable, reason=reason or "", chapter=str(raw.get("chapter", "")),
                  about_budget=about_budget, short=short.strip(), key=key, key_chapter=key_chapter,
-                 key_percent=key_percent, erratum=erratum, settle=settle.strip())
+                 key_percent=key_percent, erratum=erratum, settle=settle.strip(), changes=changes)
 
 
 def _key(path: Path, cid: str, raw: Any, names: set[str]) -> tuple[str, str, bool]:
@@ -437,6 +457,34 @@ def _erratum(path: Path, cid: str, raw: Any, names: set[str]) -> tuple[dict, ...
     return tuple(out)
 
 
+def _changes(path: Path, cid: str, raw: Any, version: int) -> tuple[Change, ...]:
+    """The claim's version notes: a list of {version, why, after_result[, commit]}, oldest first."""
+    if raw is None:
+        return ()
+    _require(isinstance(raw, list), path, "a list of {version: N, after_result: true|false, why: '...'}",
+             cid, "changes")
+    out: list[Change] = []
+    for i, item in enumerate(raw):
+        field = f"changes[{i}]"
+        _require(isinstance(item, dict), path, "a change is {version: N, after_result: true|false, why: '...'}",
+                 cid, field)
+        _unknown(set(item), _CHANGE_KEYS, path, cid, field + ".")
+        v = item.get("version")
+        _require(isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= version, path,
+                 f"the version the change made, 1 to the claim's version {version}", cid, field + ".version")
+        _require(not out or v >= out[-1].version, path, "changes are listed oldest first", cid, field + ".version")
+        why = item.get("why")
+        _require(isinstance(why, str) and why.strip() != "", path, "say what changed and why", cid, field + ".why")
+        after = item.get("after_result")
+        _require(isinstance(after, bool), path, "required, true or false: had a full-profile result of the "
+                 "claim been seen when the change was made?", cid, field + ".after_result")
+        commit = item.get("commit", "")
+        _require(isinstance(commit, str) and (commit == "" or re.fullmatch(r"[0-9a-f]{7,40}", commit) is not None),
+                 path, "a commit hash (7 to 40 hex digits)", cid, field + ".commit")
+        out.append(Change(version=v, why=" ".join(why.split()), after_result=after, commit=commit))
+    return tuple(out)
+
+
 def check_experiments(suite: Suite) -> None:
     """Every run names a registered experiment and passes only parameters it accepts."""
     from repro import registry
@@ -467,10 +515,11 @@ def check_experiments(suite: Suite) -> None:
                      f"run {r.id}", f"uses.{k}")
 
 
-def load(path: Path | str, *, check: bool = True) -> Suite:
+def load(path: Path | str, *, check: bool = True, text: str | None = None) -> Suite:
+    """The suite file at ``path`` (or ``text``, read from it elsewhere: a git commit's version)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(path.read_text(encoding="utf-8") if text is None else text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -246,25 +246,25 @@ class ProgressView:
             self._count(e.run_id, e.seed)
 
 
-def committed_full(results: Path) -> dict[str, tuple[dict, dict]]:
-    """Claim ID -> (claim entry, record) of the full-profile verdict the pages show (the selection of
-    ``report.latest_records``), from the repository's results/ and then from ``results`` (when
-    ``--results`` points elsewhere; its records win)."""
-    from repro import report
+def committed_full(results: Path) -> dict[str, "selection.Selected"]:
+    """Claim ID -> the full-profile record that speaks for it (:func:`repro.selection.select`, the same
+    pick as README's table and the report) under ``results``; a claim no record there holds is taken
+    from the repository's results/ (the committed ones, when ``--results`` points elsewhere)."""
+    from repro import selection
 
-    out: dict[str, tuple[dict, dict]] = {}
-    for folder in dict.fromkeys([records.RESULTS_DIR.resolve(), results.resolve()]):
-        if folder.is_dir():
-            for rec in report.latest_records(folder):
-                out.update({cid: (e, rec) for cid, e in rec["claims"].items()})
-    return out
+    found = selection.select(results)
+    if Path(results).resolve() != records.RESULTS_DIR.resolve():
+        for cid, sel in selection.select(records.RESULTS_DIR).items():
+            found.setdefault(cid, sel)
+    return found
 
 
 def newest_entry(results: Path, claim_id: str, profile: str) -> tuple[dict, dict] | None:
-    """The newest (claim entry, record) of a claim for a profile: for full, the pages' selection;
-    otherwise the newest record of that profile that holds it."""
+    """The newest (claim entry, record) of a claim for a profile: for full, the pages' selection
+    (:func:`committed_full`); otherwise the newest record of that profile that holds it."""
     if profile == "full":
-        return committed_full(results).get(claim_id)
+        sel = committed_full(results).get(claim_id)
+        return (sel.entry, sel.record) if sel is not None else None
     found = None
     for folder in dict.fromkeys([records.RESULTS_DIR.resolve(), results.resolve()]):
         if not folder.is_dir():

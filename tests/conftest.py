@@ -20,6 +20,14 @@ def _fake(*, seed: int, base: float = 0.5, step: float = 0.01, other: float = 0.
     CALLS.append((tag, seed))
     if INTERRUPT_AT.get(tag) == seed:
         raise KeyboardInterrupt
+    if os.environ.get("REPRO_TEST_CALLS"):   # calls made in a `python cli.py run` subprocess
+        with open(os.environ["REPRO_TEST_CALLS"], "a") as f:
+            f.write(f"{tag} {seed}\n")
+    hang = os.environ.get("REPRO_TEST_HANG", "").split(":", 2)   # TAG:SEED:MARKER: say so, then wait to be killed
+    if len(hang) == 3 and hang[0] == tag and int(hang[1]) == seed:
+        import time
+        Path(hang[2]).write_text("hanging")
+        time.sleep(300)
     if fail:
         raise RuntimeError("the fake experiment was told to fail")
     artifacts = {"note.txt": f"seed {seed}".encode()}

@@ -25,7 +25,9 @@ def _one_line_error(result, code=2):
     # one error line, last; before it at most the progress of fetching data ("trying source 1/3 ...")
     # and of the units that finished before the error ("toy (full): 7 (run, seed) unit(s)", "  toy shape seed 0 ...")
     assert len(errors) == 1 and lines[-1] == errors[0], result.output
-    assert all("source" in ln or ln.lstrip().startswith("toy ") for ln in lines[:-1]), result.output
+    # (and the cost estimate a full run prints before it starts)
+    assert all("source" in ln or ln.lstrip().startswith(("toy ", "estimate:", "No committed timing"))
+               for ln in lines[:-1]), result.output
     assert "Traceback" not in result.output
     return errors[0]
 
@@ -179,7 +181,7 @@ def test_show_prints_one_claim_in_full_and_an_unknown_id_is_one_error_line(works
     assert out.startswith("TOY-SCORE the score is at least 0.5 and beats the baseline (toy, claim version 1)")
     assert "verdict: reproduced (3 seeds; full record at commit" in out and "why: every judged part passes (score)" in out
     assert "key: score: the chapter 0.5; ours 0.56 [" in out and "evidence: empirical" in out
-    assert "history: v1 " in out
+    assert "history (`repro history TOY-SCORE` in full): v1 " in out
     # every judged part, a row each
     assert "│ TOY-SCORE │ score " in out and "≥ 0.5" in out
     missing = invoke(workspace, "show", "TOY-SCOR", "--results", str(workspace / "results"))

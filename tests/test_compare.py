@@ -239,9 +239,63 @@ def test_gate_stated_tolerance_and_deterministic_runs_whose_code_changed(toy_bas
         cur["runs"]["shape"]["results"]["0"]["metrics"]["shape"] = [28, 28, 5]
     comp = gate.compare(b, _ci_run(base, wrong_shape, code_changed=["shape"]))
     rows = _rows(comp)
-    assert rows[("TOY-SHAPE", "shape")].source == gate.OUTCOME
+    assert rows[("TOY-SHAPE", "shape")].source == gate.SNAPSHOT     # a deterministic run's value: a snapshot
     assert {(r.claim, r.metric, r.mark) for r in comp.regressions()} == {("TOY-SHAPE", "", "!"),
                                                                          ("TOY-SHAPE", "shape", "!")}
+
+
+def test_gate_a_changed_deterministic_value_fails_like_a_snapshot(toy_baseline):
+    """A value that does not depend on the seed (every value of a deterministic run; a count or shape
+    every baseline seed gave alike) is compared as a snapshot when the code changed: any change fails
+    the gate until the baseline is regenerated, though every judged part still passes."""
+    base = toy_baseline.record
+
+    def recount(cur):   # the deterministic run's reported-only value moves, its judged shape does not
+        cur["runs"]["shape"]["results"]["0"]["metrics"]["baseline"] += 1.0
+    comp = gate.compare(toy_baseline, _ci_run(base, recount, code_changed=["shape"]))
+    (bad,) = comp.regressions()
+    assert (bad.claim, bad.metric, bad.mark, bad.source) == ("TOY-SHAPE", "shape.baseline", "=", gate.SNAPSHOT)
+    assert "regenerated on purpose" in bad.note
+    assert comp.current["claims"]["TOY-SHAPE"]["verdict"] == "reproduced"
+
+    def reshape(cur):   # a shape the non-deterministic run gave alike on its 3 baseline seeds
+        cur["runs"]["score"]["results"]["0"]["metrics"]["shape"] = [28, 28, 8]
+    comp = gate.compare(toy_baseline, _ci_run(base, reshape, code_changed=["score"], env={"tensorflow": "9.9"}))
+    assert [(r.claim, r.metric, r.mark) for r in comp.regressions()] == [("TOY-SCORE", "score.shape", "=")]
+    assert "snapshots" in "\n".join(gate.header_lines(comp))
+
+    # unchanged values pass, whether the code changed or not; a measurement (a float varying by seed) is no snapshot
+    assert gate.compare(toy_baseline, _ci_run(base, code_changed=["shape", "score"])).regressions() == []
+    assert gate.snapshot_of(base["runs"]["score"], "score", True) is gate._NO
+    assert gate.snapshot_of(base["runs"]["score"], "shape", False) == [28, 28, 6]
+
+
+def test_gate_takes_the_committed_baseline_and_says_when_one_cannot_gate(toy_baseline, workspace):
+    """In a git checkout the automatic baseline is the newest committed record: a local one-seed record
+    (newer, not committed) is left out, and named; a one-seed baseline named on purpose is said to gate
+    nothing where the code changed."""
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=workspace, check=True,
+                       capture_output=True)
+    git("init", "-q")
+    git("add", "results")
+    git("commit", "-q", "-m", "baseline")
+    one = _ci_run(toy_baseline.record)
+    one.update(commit="def0000000", finished="2999-01-01T00:00:00+00:00")
+    local = toy_baseline.path.with_name("toy-full-def0000000.json")
+    record.save(local, one)
+    found = gate.plan(["toy"], "full", workspace / "results", machine="testbox", commit="new0000000")
+    assert found["toy"].path == toy_baseline.path
+    assert any("left out" in n and local.name in n and "not committed" in n for n in found["toy"].notes)
+    named = gate.plan(["toy"], "full", workspace / "results", [local], machine="testbox", commit="new0000000")
+    comp = gate.compare(named["toy"], _ci_run(toy_baseline.record, code_changed=["score", "paired"]))
+    text = "\n".join(gate.header_lines(comp))
+    assert "one seed of" in text and "cannot gate" in text
+    git("rm", "-q", "--cached", str(toy_baseline.path.relative_to(workspace)))
+    with pytest.raises(gate.GateError, match="no committed baseline.*--baseline"):
+        gate.plan(["toy"], "full", workspace / "results", machine="testbox", commit="new0000000")
 
 
 def test_gate_finds_baselines_and_refuses_bad_input(toy_baseline, workspace):

@@ -142,3 +142,76 @@ def test_a_structural_bug_same_padding_lost_in_a_shape_census(copy, baseline):
           "conv = layers.Conv2D(1, k, strides=stride, padding=padding)",
           'conv = layers.Conv2D(1, k, strides=stride, padding="valid")')
     assert_caught(gate(copy, baseline[0]["machine"], "CNN-CONVSHAPE"), "CNN-CONVSHAPE")
+
+
+# ---- the baseline is the committed one; deterministic values are snapshots ------------------------------
+
+def _git(root: Path, *args: str) -> str:
+    out = subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=root, check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip()
+
+
+@pytest.fixture
+def git_copy(tmp_path) -> tuple[Path, dict, Path]:
+    """A git checkout of a copy of the code with the committed training smoke baseline (5 seeds) as its
+    only committed record."""
+    known = []
+    for p in record.find(BASELINES):
+        try:
+            known.append((record.load(p), p))
+        except record.RecordError:
+            continue
+    found = compare.find_baseline(known, "training", "smoke", machine="", commit="")
+    assert found, f"no training smoke baseline under {BASELINES}"
+    rec, path = found
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in ("repro", "suites"):
+        shutil.copytree(REPO / name, root / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in ("pyproject.toml", "cli.py"):
+        shutil.copy(REPO / name, root / name)
+    target = root / "results" / rec["machine"] / path.name
+    target.parent.mkdir(parents=True)
+    shutil.copy(path, target)
+    _git(root, "init", "-q")
+    _git(root, "add", ".")
+    _git(root, "commit", "-q", "-m", "code and the committed baseline")
+    return root, rec, target
+
+
+def test_an_uncommitted_one_seed_record_does_not_become_the_baseline(git_copy):
+    """After a local one-seed smoke run at HEAD (left uncommitted), a planted optimizer fault (Adam
+    without its bias correction) is still caught: the gate compares with the committed 5-seed baseline
+    (whose spread judges the chapter's Adam against Keras') and says it left the local record out. With
+    the one-seed record as the baseline the same number could not gate (no spread)."""
+    root, rec, committed = git_copy
+    head = _git(root, "rev-parse", "--short=10", "HEAD")
+    local = json.loads(committed.read_text())
+    for r in local["runs"].values():   # what `repro run training -p smoke` at HEAD leaves: seed 0 only
+        r["results"] = {"0": r["results"]["0"]}
+        r["looks"] = [1]
+    for e in local["claims"].values():
+        record.judge_claim(e, local["runs"])
+    local.update(commit=head, finished=record.now(), env=dict(local["env"], commit=head))
+    local_path = committed.with_name(f"training-smoke-{head}.json")
+    local_path.write_text(json.dumps(local))
+    plant(root, "repro/optim/chapter_optimizers.py",
+          "m_hat = m / (1 - ops.power(ops.cast(self.alpha, variable.dtype), tau))\n"
+          "        n_hat = n / (1 - ops.power(ops.cast(self.beta, variable.dtype), tau))",
+          "m_hat = m\n        n_hat = n")
+    res = gate(root, rec["machine"], "OPT-FORMULAS")
+    assert_caught(res, "OPT-FORMULAS", "keras_adam_literal_vs_matched")
+    assert committed.name in res.stdout and f"left out results/{rec['machine']}/{local_path.name}" in \
+        res.stdout.replace(str(root) + "/", ""), res.stdout[-4000:]
+
+
+def test_a_changed_kernel_size_is_a_changed_snapshot(copy, baseline):
+    """LeNet-5's C3 kernel 5x5 -> 3x3: C1's judged shape and parameters still pass, the model's
+    parameter count and layer table move; the gate fails on them like a snapshot test."""
+    plant(copy, "repro/models/lenet.py",
+          'layers.Conv2D(16, 5, activation=activation, name="C3")',
+          'layers.Conv2D(16, 3, activation=activation, name="C3")')
+    res = gate(copy, baseline[0]["machine"], "LENET-C1")
+    assert_caught(res, "LENET-C1", "lenet_c1.total_params")
+    assert "=" in [line.split()[0] for line in regression_lines(res.stdout)]

@@ -85,8 +85,8 @@ def test_html_is_valid_self_contained_and_embeds_plots(workspace, full_record):
     assert "<strong>Seeds:</strong> 3: score: 3 seeds (the profile&#39;s start)" in page   # the count and why
     # the card's history: every full record of the claim, oldest first
     card = page[page.index('<article class="card" id="TOY-SCORE"'):]
-    assert re.search(r'<ol class="history">\s*<li>claim version 1, commit <code>abc1234567</code>: '
-                     r'<span class="v-reproduced">reproduced</span></li>', card)
+    assert re.search(r'<ol class="history" id="history-TOY-SCORE">\s*<li>v1, run at <code>abc1234567</code>: '
+                     r'<span class="v-reproduced">reproduced</span> <em>\(this page\'s record\)</em>', card)
 
 
 CRIT_SUITE = """\
@@ -316,18 +316,29 @@ def test_errata_are_the_suites_with_the_records_numbers_and_a_missing_one_is_nam
 def test_a_decisive_miss_under_a_gate_is_named_in_the_row_the_answer_and_the_errata(workspace, rules_record):
     """An unmet precondition makes a claim inconclusive, but a judged part that failed decisively is
     still named: 'inconclusive; a part fails', in the errata, and not among the open claims."""
+    from repro import verdict as verdicts
+
     rec = json.loads(rules_record.read_text())
     e = rec["claims"]["RULE-NEAR"]
-    e["verdict"], e["deciding"] = "inconclusive", "precondition x did not pass"
+    assert [f["part"] for f in e["decisive_fails"]] == ["score"]          # the record names its fails
+    e["verdict"] = "inconclusive"
+    e["deciding"] = verdicts.name_fails("inconclusive", "precondition x did not pass", e["decisive_fails"])
     rules_record.write_text(json.dumps(rec))
     rows = {r["id"]: r for r in _rows(workspace)}
     near = rows["RULE-NEAR"]
     assert near["verdict_text"] == "inconclusive; a part fails" and near["needs_erratum"]
-    assert near["reason"] == "precondition x did not pass; but score fails decisively"
+    assert near["reason"] == e["deciding"] and near["reason"].endswith("not decided because precondition x did not pass")
+    assert "score" in near["reason"]
     answer = report.answer(list(rows.values()))
     assert near in answer["wrong"] and near not in answer["open"]
     assert "| [RULE-NEAR][] | the score is about 0.9 | inconclusive; a part fails |" in \
         report.markdown(report.latest_records(workspace / "results"))
+    # a record written before the fails were named: the row names them itself
+    del e["decisive_fails"]
+    e["deciding"] = "precondition x did not pass"
+    rules_record.write_text(json.dumps(rec))
+    near = {r["id"]: r for r in _rows(workspace)}["RULE-NEAR"]
+    assert near["reason"] == "precondition x did not pass; but score fails decisively" and near["needs_erratum"]
 
 
 def test_page_leads_with_the_answer_then_figure_errata_cards_table(workspace, full_record, rules_record):
@@ -341,7 +352,7 @@ def test_page_leads_with_the_answer_then_figure_errata_cards_table(workspace, fu
     card = card[:card.index("</article>")]
     # a card leads with the verdict, the one-line reason, the key figure and the history; then the parts
     assert card.index('class="badge v-reproduced"') < card.index("<strong>Why:</strong>") < card.index("<img") \
-        < card.index('<ol class="history">') < card.index("分数至少0.45") < card.index("<table>")
+        < card.index('<ol class="history"') < card.index("分数至少0.45") < card.index("<table>")
     errata = page[page.index('id="errata"'):page.index('id="claims"')]
     assert "<strong>The chapter, line 7:</strong> <span lang=\"zh\">“输出28×28×7”</span>" in errata
     assert "<strong>Measured:</strong> Keras gives [28, 28, 6].</p>" in errata
