@@ -310,8 +310,8 @@ def _fit(cells: list[str], limit: int = ROW_LIMIT) -> list[str]:
 
 def table_cells(r: dict) -> list[str]:
     """README's compact row: claim, in a few words, verdict, chapter, ours, seeds, evidence."""
-    v = r["verdict_text"] + "".join(f" ({x})" for x, on in (("stale", r.get("stale")), ("re-judged", r.get("rejudged")))
-                                    if on)
+    marks = [x for x, on in (("stale", r.get("stale")), ("re-judged", r.get("rejudged"))) if on]
+    v = r["verdict_text"] + (f" ({', '.join(marks)})" if marks else "")
     seeds = f"{r['seeds']} (fixed)" if r["entry"].get("seeds_fixed") else str(r["seeds"])   # --seeds, not sequential
     claim = f"[{r['id']}][]" + (f" [{POST_RESULT_MARK}][h-{r['id']}]" if r.get("post_result") else "")
     return _fit([claim, r["short"], v, r["key"]["chapter"] or "-", r["key"]["ours"] or "-", seeds, r["evidence"]])

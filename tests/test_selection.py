@@ -97,7 +97,7 @@ def test_readme_report_list_and_the_quick_column_agree_for_every_claim(history_d
     column = {c: _first_verdict(t) for c, t in _table_cells(quick.output, 4).items() if c in expected}
     assert readme == cards == in_list == column == expected, (readme, cards, in_list, column)
     # each says where the verdict comes from and how it stands
-    assert "(re-judged)" in next(line for line in md.splitlines() if line.startswith("| [TOY-SHAPE][] "))
+    assert "re-judged)" in next(line for line in md.splitlines() if line.startswith("| [TOY-SHAPE][] "))
     assert "Re-judged, not re-run: values measured at commit bbb0000002" in report.results_markdown(recs)
     assert "bbb0000002" in _table_cells(listed.output, 4)["TOY-SHAPE"] and "re-judged" in _table_cells(listed.output, 4)["TOY-SHAPE"]
     assert "ccc0000003" in _table_cells(quick.output, 4)["TOY-SCORE"]
