@@ -147,9 +147,68 @@ def _full_cell(e: dict, sel) -> str:
             f"[{terminal.AGREEMENT_STYLE.get(says, 'yellow')}]{says}[/]")
 
 
+def _claims_table(rec: dict, claims: dict, full: dict | None = None) -> Table:
+    """After a run: one row per claim, each on one line: its verdict and seeds, the key number against
+    its line; with ``full`` (claim ID -> the full-profile record that speaks for it, the pages' pick:
+    :func:`terminal.committed_full`), that verdict and whether this run agrees. Every part: -v or `repro show CLAIM`. In a narrow
+    terminal the free-text columns are cut (…), never the claim, the verdicts or the agreement."""
+    from repro import summary
+
+    rows = []
+    for cid, e in rec["claims"].items():
+        claim = claims.get(cid)
+        if e.get("error"):
+            key = "error: " + e["error"].splitlines()[0]
+        else:
+            k = summary.key_part(e, rec, claim)
+            key = f"{k['ours'] or '-'} · {k['line'] or k['chapter'] or '-'}"
+        row = {"claim": cid, "words": summary.headline(e, claim), "verdict": e["verdict"], "n": e.get("n_seeds") or 0,
+               "key": key}
+        if full is not None:
+            f = full.get(cid)
+            row["says"] = terminal.agreement(e, f.entry if f is not None else None)
+            row["full"] = f
+        rows.append(row)
+    t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
+    width = (lambda texts: max([len(x) for x in texts] + [1]))
+    t.add_column("claim", no_wrap=True, min_width=width([r["claim"] for r in rows]))
+    # free text: the table may narrow these columns (no_wrap=False); each cell stays one line (one_line)
+    t.add_column("in a few words", max_width=26)
+    t.add_column("verdict (seeds)", no_wrap=True, min_width=width([f"{r['verdict']} ({r['n']})" for r in rows]))
+    t.add_column("key: ours · its line", max_width=60)
+    if full is not None:
+        t.add_column("committed full verdict", max_width=28)
+        t.add_column("this run", no_wrap=True, min_width=width([r["says"] for r in rows]))
+    for r in rows:
+        cells = [r["claim"], one_line(r["words"]), f"{_styled(r['verdict'])} ({r['n']})", one_line(r["key"])]
+        if full is not None:
+            f = r["full"]
+            if f is None:
+                cells.append("[dim]-[/]")
+            else:
+                notes = [f"v{f.entry.get('version')}" if f.entry.get("version") != rec["claims"][r["claim"]].get("version")
+                         else "", "stale" if f.stale else "", "re-judged" if f.rejudged else ""]
+                notes = " ".join(n for n in notes if n)
+                cells.append(one_line(f"{_styled(f.verdict)} [dim]{f.commit}{' ' + notes if notes else ''}[/]",
+                                      markup=True))
+            cells.append(f"[{terminal.AGREEMENT_STYLE.get(r['says'], 'yellow')}]{r['says']}[/]")
+        t.add_row(*cells)
+    return t
+
+
+def one_line(text: str, markup: bool = False):
+    """A table cell that is cut with … rather than wrapped."""
+    from rich.text import Text
+
+    cell = Text.from_markup(text) if markup else Text(text)
+    cell.no_wrap, cell.overflow = True, "ellipsis"
+    return cell
+
+
 def _verdict_table(rec: dict, full: dict | None = None) -> Table:
-    """One row per judged part of each claim; with ``full`` (claim ID -> the full-profile record that
-    speaks for it, :func:`terminal.committed_full`), a column with its verdict and whether this run agrees."""
+    """Every judged part of each claim, a row each (-v after a run, and `repro show`); with ``full``
+    (claim ID -> the full-profile record that speaks for it, :func:`terminal.committed_full`), a column
+    with its verdict and whether this run agrees."""
     t = Table(title=f"{rec['suite']} · {rec['profile']} · {rec['commit']} · {rec['machine']}", title_justify="left")
     t.add_column("claim", no_wrap=True)
     t.add_column("metric", overflow="fold", max_width=26)
@@ -262,16 +321,22 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
         paths = _run_with_progress(selection, profile=profile, seeds=seeds, force=force, results=results, pool=pool,
                                    log=log, display=display)
     log.keep(paths)
-    full = terminal.committed_full(results) if profile in ("smoke", "quick") else {}
+    short_run = profile in ("smoke", "quick")
+    full = terminal.committed_full(results) if short_run else None
+    claims = {c.id: c for _, cs in selection for c in cs}
     errors = 0
     for path in paths:
         rec = records.load(path)
-        out.print(_verdict_table(rec, full if profile in ("smoke", "quick") else None))
+        if verbose:   # every judged part, a row each
+            out.print(_verdict_table(rec, full))
+        out.print(_claims_table(rec, claims, full))
         errors += sum(1 for e in rec["claims"].values() if e.get("error"))
         out.print(f"record: {path}", highlight=False, soft_wrap=True)
         if not verbose:
             out.print(f"log:    {path.with_suffix('.log')} (TensorFlow's and the libraries' messages; -v shows them live)",
                       highlight=False, soft_wrap=True)
+    if paths and not verbose:
+        out.print("every judged part: `repro show CLAIM` (or `repro run ... -v`)", highlight=False, soft_wrap=True)
     chosen = " ".join(items or [])
     report_at = terminal.report_path(results)
     if profile == "full":
@@ -283,6 +348,59 @@ def run(items: Optional[list[str]] = typer.Argument(None, help="suite names and/
                   soft_wrap=True)
     if errors:
         fail(f"{errors} claim(s) failed to run; the record shows each error", code=1)
+
+
+@app.command()
+def show(claim_id: str = typer.Argument(..., help="a claim ID, e.g. LENET-MNIST"),
+         profile: str = typer.Option("full", "--profile", "-p", help="whose newest record: smoke | quick | full | paper"),
+         results: Path = typer.Option(records.RESULTS_DIR, help="where records are kept")) -> None:
+    """One claim in full: verdict and reason, the key number, the kind of evidence, its history, the
+    chapter's correction, what would settle it, and every part (the newest record of the profile)."""
+    import difflib
+
+    from repro import report, summary
+
+    _check_profile(profile)
+    loaded = _load_suites(check=False)
+    by_id = {c.id.lower(): c for s in loaded for c in s.claims}
+    claim = by_id.get(claim_id.lower())
+    if claim is None:
+        close = difflib.get_close_matches(claim_id.upper(), [c.id for c in by_id.values()], n=1, cutoff=0.5)
+        fail(f"no claim named '{claim_id}'; " + (f"did you mean '{close[0]}'? " if close else "")
+             + "`repro list` shows them all")
+    found = terminal.newest_entry(results, claim.id, profile)
+    out.print(f"[bold]{claim.id}[/] {claim.headline} [dim]({claim.suite}, claim version {claim.version})[/]",
+              highlight=False, soft_wrap=True)
+    if found is None:
+        out.print(f"no {profile}-profile record holds {claim.id} yet: `repro run {claim.id} -p {profile}`",
+                  highlight=False, soft_wrap=True)
+        return
+    e, rec = found
+    k = summary.key_part(e, rec, claim)
+    lines = [f"verdict: {_styled(e['verdict'])} ({e.get('n_seeds') or 0} seeds; {rec['profile']} record at "
+             f"commit {rec['commit']}, claim version {e.get('version')})",
+             f"why: {summary.reason(e)}",
+             f"key: {k['metric']}: the chapter {k['chapter'] or '-'}; ours {k['ours'] or '-'}"
+             + (f" (judged {k['line']})" if k["line"] else ""),
+             f"evidence: {summary.evidence(e, rec)}"]
+    if e.get("verdict") in ("inconclusive", "not checkable here"):
+        lines.append(f"what would settle it: {summary.settle(e, rec, claim) or '-'}")
+    for c in summary.corrections(e, claim) if summary.needs_erratum(e) else []:
+        lines.append(f"chapter line {c['line']}: {c['quote']}")
+        lines.append(f"  measured: {c['measured']}" if c["measured"] else "")
+        lines.append(f"  更正: {c['zh']}")
+        lines.append(f"  correction: {c['en']}")
+    if summary.needs_erratum(e) and not claim.erratum:
+        lines.append(f"no correction written yet (`erratum:` in suites/{claim.suite}.yaml)")
+    if profile == "full":
+        history = report.claim_history(results, claim.id)
+        lines.append("history (`repro history " + claim.id + "` in full): " + ("; ".join(
+            f"v{h['version']} {h['commit']} {h['verdict']}" + (" (re-judged)" if h["rejudged"] else "")
+            for h in history) if history else "-"))
+    for ln in lines:
+        if ln:
+            out.print(ln, highlight=False, soft_wrap=True)
+    out.print(_verdict_table(dict(rec, claims={claim.id: e})))
 
 
 @app.command()

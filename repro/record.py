@@ -119,7 +119,7 @@ def claim_entry(claim: Claim) -> dict:
     return {"id": claim.id, "chapter": claim.chapter, "section": claim.section, "kind": claim.kind,
             "claim": claim.claim, "source": claim.source, "version": claim.version, "run_ids": list(claim.runs),
             "checkable": claim.checkable, "reason": claim.reason, "about_budget": claim.about_budget,
-            "budget_reason": claim.budget_reason, "erratum": claim.erratum,
+            "budget_reason": claim.budget_reason, "erratum": list(claim.erratum),
             "metric_specs": {m.name: metric_spec(m) for m in claim.metrics},
             "metrics": {}, "verdict": None, "deciding": "", "n_seeds": 0, "seeds_why": "", "seconds": 0.0}
 

@@ -31,7 +31,17 @@ _SUITE_KEYS = {"suite", "version", "title", "section", "profiles", "runs", "clai
 _PROFILE_KEYS = {"seeds", "max_seeds", "cost"}
 _RUN_KEYS = {"id", "experiment", "version", "params", "profiles", "seeds", "max_seeds", "deterministic", "uses"}
 _CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "version", "runs", "metrics",
-               "checkable", "reason", "about_budget", "erratum", "changes"}
+               "checkable", "reason", "about_budget", "short", "key", "erratum", "settle", "changes"}
+# How a claim is shown, not what is run or judged: changing these changes no result, no verdict and no
+# design (repro/design.py leaves words out). The pages read them from the suite files as they are now,
+# also for claims whose records are older.
+PRESENTATION_KEYS = ("short", "key", "erratum", "settle")
+SHORT_MAX = 48          # characters of a claim's 'short' (README's table keeps every row within ~200)
+_ERRATUM_KEYS = {"line", "quote", "zh", "en", "measured"}
+# {=metric} or {=metric|format} in an erratum's text: a number of the record, never written by hand
+# (the '=' keeps LaTeX's braces, x^{l}, from reading as one)
+PLACEHOLDER = re.compile(r"\{=([A-Za-z0-9_.]+)(?:\|([a-z_]+))?\}")
+PLACEHOLDER_FORMATS = ("value", "iv", "n", "adv", "adv_iv", "pct", "pct_iv")
 _MOVED_TO_RUNS = {"experiment", "params", "profiles", "seeds"}
 _CHANGE_KEYS = {"version", "why", "after_result", "commit"}
 _METRIC_KEYS = {"claimed", "rule", "criterion", "better", "tolerance", "unit", "precondition", "literature",
@@ -140,7 +150,12 @@ class Claim:
     chapter: str = ""
     about_budget: bool = False
     budget_reason: str = ""  # why the claim's wording is about its budget (speed, cost, equal time)
-    erratum: str = ""        # a corrected sentence (or formula) for lecturers, where the generic one won't do
+    short: str = ""          # the claim in a few words (README's table); derived from 'claim' when absent
+    key: str = ""            # the metric a one-row summary shows; the first judged one when absent
+    key_chapter: str = ""    # the chapter's number or words for the key metric, where its 'claimed' won't do
+    key_percent: bool = False   # show the key metric (and key_chapter) as a percentage
+    erratum: tuple[dict, ...] = ()   # per chapter line: {line, quote, zh, en, measured}; see _erratum
+    settle: str = ""         # what would settle the claim where the record cannot say (a device, a new design)
     changes: tuple[Change, ...] = ()   # what changed in the design, version by version, and why
 
     @property
@@ -150,6 +165,25 @@ class Claim:
 
     def metric(self, name: str) -> Metric:
         return next(m for m in self.metrics if m.name == name)
+
+    @property
+    def key_metric(self) -> str:
+        """The designated key metric, else the first judged part, else the first metric."""
+        if self.key:
+            return self.key
+        judged = [m.name for m in self.metrics if m.judged]
+        return judged[0] if judged else self.metrics[0].name
+
+    @property
+    def headline(self) -> str:
+        """The claim in a few words: 'short', else the claim's text up to its first clause break."""
+        return self.short or headline_of(self.claim)
+
+
+def headline_of(text: str, limit: int = SHORT_MAX) -> str:
+    """A claim's text cut to its first clause (';', ':', ' - ') and to ``limit`` characters."""
+    first = re.split(r";|: | - | – ", text, maxsplit=1)[0].strip()
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -377,14 +411,70 @@ def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim
     else:
         _require(about_budget is False, path, "a claim about its budget says why: about_budget: {reason: "
                  "'one line: the wording is about speed, cost or equal time'}", cid, "about_budget")
-    erratum = raw.get("erratum", "")
-    _require(isinstance(erratum, str), path, "must be a sentence", cid, "erratum")
+    short = raw.get("short", "")
+    _require(isinstance(short, str) and len(short.strip()) <= SHORT_MAX, path,
+             f"the claim in a few words: text of at most {SHORT_MAX} characters", cid, "short")
+    key, key_chapter, key_percent = _key(path, cid, raw.get("key"), names)
+    erratum = _erratum(path, cid, raw.get("erratum"), names)
     changes = _changes(path, cid, raw.get("changes"), raw["version"])
+    settle = raw.get("settle", "")
+    _require(isinstance(settle, str), path, "what would settle the claim, in a sentence", cid, "settle")
     return Claim(id=cid, suite=suite, section=raw["section"], kind=raw["kind"], source=raw["source"],
                  claim=raw["claim"], version=raw["version"], runs=tuple(runs), metrics=parsed,
                  checkable=checkable, reason=reason or "", chapter=str(raw.get("chapter", "")),
-                 about_budget=about_budget, budget_reason=budget_reason, erratum=erratum.strip(),
+                 about_budget=about_budget, budget_reason=budget_reason, short=short.strip(), key=key,
+                 key_chapter=key_chapter, key_percent=key_percent, erratum=erratum, settle=settle.strip(),
                  changes=changes)
+
+
+def _key(path: Path, cid: str, raw: Any, names: set[str]) -> tuple[str, str, bool]:
+    """'key: METRIC' or 'key: {metric: METRIC, chapter: "the chapter's words", percent: true}'."""
+    if raw is None:
+        return "", "", False
+    spec = {"metric": raw} if isinstance(raw, str) else raw
+    _require(isinstance(spec, dict) and set(spec) <= {"metric", "chapter", "percent"} and "metric" in spec, path,
+             "a metric name, or {metric: NAME, chapter: 'the chapter's words', percent: true}", cid, "key")
+    _require(spec["metric"] in names, path, f"names metric '{spec['metric']}', which this claim does not have",
+             cid, "key.metric" if isinstance(raw, dict) else "key")
+    chapter = spec.get("chapter", "")
+    _require(isinstance(chapter, (str, int, float)) and not isinstance(chapter, bool), path,
+             "the chapter's number or words", cid, "key.chapter")
+    percent = spec.get("percent", False)
+    _require(isinstance(percent, bool), path, "must be true or false", cid, "key.percent")
+    return spec["metric"], str(chapter).strip(), percent
+
+
+def _erratum(path: Path, cid: str, raw: Any, names: set[str]) -> tuple[dict, ...]:
+    """A correction of the chapter for lecturers, per chapter line the claim rests on:
+    {line: N, quote: "the chapter's words on that line", zh: "更正后的句子", en: "the corrected sentence",
+    measured: "what we measured, with {=metric} or {=metric|iv} for the record's numbers"}; a list of
+    them when the claim rests on several lines, at least one with 'measured'."""
+    if raw is None:
+        return ()
+    items = raw if isinstance(raw, list) else [raw]
+    _require(bool(items), path, "give at least one {line, quote, zh, en, measured}", cid, "erratum")
+    out = []
+    for i, item in enumerate(items):
+        where = f"erratum[{i}]" if isinstance(raw, list) else "erratum"
+        _require(isinstance(item, dict), path, "a correction is {line: N, quote: '...', zh: '...', en: '...', "
+                 "measured: '...'}", cid, where)
+        _unknown(set(item), _ERRATUM_KEYS, path, cid, where + ".")
+        _require(isinstance(item.get("line"), int) and not isinstance(item.get("line"), bool) and item["line"] >= 1,
+                 path, "the line of chapter7-deep-networks.md the quote is on (from 1)", cid, where + ".line")
+        for k in ("quote", "zh", "en"):
+            _require(isinstance(item.get(k), str) and item[k].strip() != "", path, "required text is missing",
+                     cid, f"{where}.{k}")
+        _require(item.get("measured") is None or (isinstance(item["measured"], str) and item["measured"].strip()),
+                 path, "what we measured, in a sentence", cid, where + ".measured")
+        for k in ("zh", "en", "measured"):
+            for name, form in PLACEHOLDER.findall(item.get(k) or ""):
+                _require(name in names, path, f"{{={name}}} names no metric of this claim", cid, f"{where}.{k}")
+                _require(not form or form in PLACEHOLDER_FORMATS, path,
+                         f"unknown format '{form}'; use one of {', '.join(PLACEHOLDER_FORMATS)}", cid, f"{where}.{k}")
+        out.append({k: (v.strip() if isinstance(v, str) else v) for k, v in item.items()})
+    _require(any(it.get("measured") for it in out), path, "say what we measured (in one of the corrections)",
+             cid, "erratum")
+    return tuple(out)
 
 
 def _changes(path: Path, cid: str, raw: Any, version: int) -> tuple[Change, ...]:

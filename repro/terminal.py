@@ -259,6 +259,26 @@ def committed_full(results: Path) -> dict[str, "selection.Selected"]:
     return found
 
 
+def newest_entry(results: Path, claim_id: str, profile: str) -> tuple[dict, dict] | None:
+    """The newest (claim entry, record) of a claim for a profile: for full, the pages' selection
+    (:func:`committed_full`); otherwise the newest record of that profile that holds it."""
+    if profile == "full":
+        sel = committed_full(results).get(claim_id)
+        return (sel.entry, sel.record) if sel is not None else None
+    found = None
+    for folder in dict.fromkeys([records.RESULTS_DIR.resolve(), results.resolve()]):
+        if not folder.is_dir():
+            continue
+        for p in records.find(folder):   # oldest first
+            try:
+                rec = records.load(p)
+            except records.RecordError:
+                continue
+            if rec["profile"] == profile and claim_id in rec["claims"]:
+                found = (rec["claims"][claim_id], rec)
+    return found
+
+
 def report_path(results: Path) -> Path:
     """Where the report is: under ``results`` if one was written there, else the committed one."""
     for folder in (results, records.RESULTS_DIR):

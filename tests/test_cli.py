@@ -26,7 +26,8 @@ def _one_line_error(result, code=2):
     # a full run's cost estimate, and the units that finished before the error ("toy (full): 7 (run, seed)
     # unit(s)", "  toy shape seed 0 ...")
     assert len(errors) == 1 and lines[-1] == errors[0], result.output
-    assert all("source" in ln or ln.lstrip().startswith("toy ") or ln.startswith("estimate:")
+    # (and the cost estimate a full run prints before it starts)
+    assert all("source" in ln or ln.lstrip().startswith(("toy ", "estimate:", "No committed timing"))
                for ln in lines[:-1]), result.output
     assert "Traceback" not in result.output
     return errors[0]
@@ -170,3 +171,22 @@ def test_rejudge_rewrites_a_record_under_the_current_suite(workspace):
     assert res.exit_code == 0, res.output
     rec = json.loads(record.read_text())
     assert rec["claims"]["TOY-SCORE"]["verdict"] == "contradicted" and rec["rejudged"]
+
+
+def test_show_prints_one_claim_in_full_and_an_unknown_id_is_one_error_line(workspace):
+    res = invoke(workspace, "run", "toy", "--profile", "full", "--results", str(workspace / "results"))
+    assert res.exit_code == 0, res.output
+    res = invoke(workspace, "show", "toy-score", "--results", str(workspace / "results"))
+    assert res.exit_code == 0, res.output
+    out = res.output
+    assert out.startswith("TOY-SCORE the score is at least 0.5 and beats the baseline (toy, claim version 1)")
+    assert "verdict: reproduced (3 seeds; full record at commit" in out and "why: every judged part passes (score)" in out
+    assert "key: score: the chapter 0.5; ours 0.56 [" in out and "evidence: empirical" in out
+    assert "history (`repro history TOY-SCORE` in full): v1 " in out
+    # every judged part, a row each
+    assert "│ TOY-SCORE │ score " in out and "≥ 0.5" in out
+    missing = invoke(workspace, "show", "TOY-SCOR", "--results", str(workspace / "results"))
+    assert "did you mean 'TOY-SCORE'" in _one_line_error(missing)
+    none_yet = invoke(workspace, "show", "TOY-SHAPE", "-p", "quick", "--results", str(workspace / "results"))
+    assert none_yet.exit_code == 0 and "no quick-profile record holds TOY-SHAPE yet: `repro run TOY-SHAPE -p quick`" \
+        in none_yet.output

@@ -128,9 +128,10 @@ def test_the_readme_row_marks_a_design_changed_after_a_result(workspace):
     runner.run_suite(s, list(s.claims), profile="full", env=dict(ENV, commit="abc1234567"),
                      results_dir=workspace / "results")
     md = report.markdown(report.latest_records(workspace / "results"))
-    row = next(line for line in md.splitlines() if line.startswith("| TOY-SCORE"))
-    assert row.startswith("| TOY-SCORE [†](results/report.html#history-TOY-SCORE")
-    assert not next(line for line in md.splitlines() if line.startswith("| TOY-SHAPE")).count("†")
+    row = next(line for line in md.splitlines() if line.startswith("| [TOY-SCORE]"))
+    assert row.startswith("| [TOY-SCORE][] [†][h-TOY-SCORE] |")
+    assert "\n[h-TOY-SCORE]: results/report.html#history-TOY-SCORE\n" in md
+    assert not next(line for line in md.splitlines() if line.startswith("| [TOY-SHAPE]")).count("†")
     page = report.html_page(report.latest_records(workspace / "results"), workspace / "results")
     report.validate_html(page)
     assert 'id="history-TOY-SCORE"' in page and "base lowered to 0.4 after the v1 record" in page

@@ -83,8 +83,8 @@ def test_readme_report_list_and_the_quick_column_agree_for_every_claim(history_d
 
     recs = report.latest_records(history_dir)
     md = report.markdown(recs)
-    readme = {cid: _first_verdict(line.split("|")[7]) for line in md.splitlines()
-              for cid in expected if line.startswith(f"| {cid} ")}
+    readme = {cid: _first_verdict(line.split("|")[3]) for line in md.splitlines()
+              for cid in expected if line.startswith(f"| [{cid}][] ")}
     page = report.html_page(recs, history_dir, histories={})
     cards = {cid: re.search(rf'<article class="card" id="{cid}">.*?<span class="badge [^"]*">([^<]*)</span>', page,
                             re.S).group(1) for cid in expected}
@@ -94,13 +94,14 @@ def test_readme_report_list_and_the_quick_column_agree_for_every_claim(history_d
     quick = CliRunner().invoke(app, ["run", "toy", "-p", "quick", "--results", str(history_dir)],
                                catch_exceptions=False)
     assert quick.exit_code == 0, quick.output
-    column = {c: _first_verdict(t) for c, t in _table_cells(quick.output, 6).items() if c in expected}
+    column = {c: _first_verdict(t) for c, t in _table_cells(quick.output, 4).items() if c in expected}
     assert readme == cards == in_list == column == expected, (readme, cards, in_list, column)
     assert "Measured time of the full profile, per suite: toy: 2 records, no single measured time." in md
     # each says where the verdict comes from and how it stands
-    assert "re-judged, not re-run" in next(line for line in md.splitlines() if line.startswith("| TOY-SHAPE "))
+    assert "re-judged)" in next(line for line in md.splitlines() if line.startswith("| [TOY-SHAPE][] "))
+    assert "Re-judged, not re-run: values measured at commit bbb0000002" in report.results_markdown(recs)
     assert "bbb0000002" in _table_cells(listed.output, 4)["TOY-SHAPE"] and "re-judged" in _table_cells(listed.output, 4)["TOY-SHAPE"]
-    assert "ccc0000003" in _table_cells(quick.output, 6)["TOY-SCORE"]
+    assert "ccc0000003" in _table_cells(quick.output, 4)["TOY-SCORE"]
 
 
 def test_a_verdict_whose_code_or_parameters_changed_is_stale_and_a_full_run_renews_it(workspace, monkeypatch):

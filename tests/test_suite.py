@@ -250,3 +250,57 @@ def test_shipped_version_notes_agree_with_git():
                 before = c.id in first_record and first_record[c.id] != full and \
                     subprocess.run(["git", "-C", str(git.root), "merge-base", "--is-ancestor", first_record[c.id], full]).returncode == 0
                 assert n.after_result == before, f"{c.id} v{n.version} at {n.commit}: after_result {n.after_result}, git says {before}"
+_PAGE = ("    source: \"分数至少0.5\"\n    claim: the score is at least 0.5 and beats the baseline\n    version: 1\n"
+         "    runs: [score]\n")
+
+
+def _with(fields: str) -> str:
+    """TOY-SCORE with presentation fields after its runs."""
+    assert _PAGE in SUITE
+    return SUITE.replace(_PAGE, _PAGE + fields, 1)
+
+
+def test_presentation_fields_load_and_default(workspace):
+    s = suites.load(write_suite(workspace, _with(
+        "    short: a score of at least a half\n"
+        "    key: {metric: score, chapter: \"at least half\", percent: true}\n"
+        "    settle: a bigger test set\n"
+        "    erratum:\n"
+        "      - {line: 3, quote: \"至少0.5\", zh: \"至少{=score|pct}\", en: \"At least {=score}.\", measured: \"{=score|iv}\"}\n")))
+    c = s.claim("TOY-SCORE")
+    assert (c.headline, c.key_metric, c.key_chapter, c.key_percent, c.settle) == \
+        ("a score of at least a half", "score", "at least half", True, "a bigger test set")
+    assert c.erratum == ({"line": 3, "quote": "至少0.5", "zh": "至少{=score|pct}", "en": "At least {=score}.",
+                          "measured": "{=score|iv}"},)
+    other = s.claim("TOY-PAIRED")          # none given: the first judged metric, the claim's first clause
+    assert (other.key_metric, other.headline, other.erratum) == ("score", "the score beats the baseline on every seed", ())
+    assert suites.headline_of("A b c; d e") == "A b c" and len(suites.headline_of("x" * 80)) == suites.SHORT_MAX
+    assert set(suites.PRESENTATION_KEYS) == {"short", "key", "erratum", "settle"}
+
+
+@pytest.mark.parametrize("fields,field,words", [
+    ("    key: nothing\n", "key", "names metric 'nothing'"),
+    ("    key: {metric: baseline, chapter: [1]}\n", "key.chapter", "the chapter's number or words"),
+    ("    short: " + "x" * 49 + "\n", "short", "at most 48 characters"),
+    ("    erratum: {line: 3, quote: q, zh: z, en: e}\n", "erratum", "what we measured"),
+    ("    erratum: {line: 0, quote: q, zh: z, en: e, measured: m}\n", "erratum.line", "the line"),
+    ("    erratum: {line: 3, quote: q, en: e, measured: m}\n", "erratum.zh", "required text"),
+    ("    erratum: {line: 3, quote: q, zh: z, en: e, measured: m, english: e}\n", "erratum.english", "unknown field"),
+    ("    erratum: [{line: 3, quote: q, zh: z, en: e, measured: m}, {line: x, quote: q, zh: z, en: e}]\n",
+     "erratum[1].line", "the line"),
+    ("    erratum: {line: 3, quote: q, zh: z, en: \"{=scor}\", measured: m}\n", "erratum.en", "{=scor} names no metric"),
+    ("    erratum: {line: 3, quote: q, zh: z, en: e, measured: \"{=score|sci}\"}\n", "erratum.measured",
+     "unknown format 'sci'"),
+])
+def test_bad_presentation_fields_name_the_field(workspace, fields, field, words):
+    path = write_suite(workspace, _with(fields))
+    with pytest.raises(suites.SuiteError) as e:
+        suites.load(path)
+    msg = str(e.value)
+    assert "claim TOY-SCORE" in msg and f"field '{field}'" in msg and words in msg, msg
+
+
+def test_latex_braces_in_an_erratum_are_not_placeholders(workspace):
+    s = suites.load(write_suite(workspace, _with(
+        "    erratum: {line: 3, quote: q, zh: '$x^{l}$ {=score}', en: '$\\frac{a}{b}$', measured: m}\n")))
+    assert s.claim("TOY-SCORE").erratum[0]["en"] == "$\\frac{a}{b}$"

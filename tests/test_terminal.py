@@ -146,16 +146,15 @@ def test_in_a_terminal_progress_and_results_only(workspace):
 
 
 def _claim_rows(output: str) -> dict[str, str]:
-    """Each claim's table row with its continuation lines, joined."""
+    """Each claim's table row; a row continued on a second line fails (one line per claim)."""
     rows: dict[str, str] = {}
-    claim = None
     for ln in output.splitlines():
         if ln.count("│") < 6:
             continue
         first = ln.split("│")[1].strip()
-        claim = first or claim
-        if claim:
-            rows[claim] = rows.get(claim, "") + ln
+        assert first, f"a claim's row wraps onto a second line: {ln}"
+        assert first not in rows, f"two rows for {first}"
+        rows[first] = ln
     return rows
 
 
@@ -171,8 +170,14 @@ def test_a_short_run_says_beside_each_claim_whether_it_agrees_with_the_full_run(
     res = cli.invoke(app, ["run", "toy", "-p", "smoke", "--results", str(results)], catch_exceptions=False)
     assert res.exit_code == 0, res.output
     rows = _claim_rows(res.output)
+    assert list(rows) == ["TOY-SHAPE", "TOY-SCORE", "TOY-PAIRED"], res.output   # one row per claim, not per part
     assert "agrees" in rows["TOY-SHAPE"], res.output                       # deterministic: one seed decides
     assert "cannot tell (one seed)" in rows["TOY-SCORE"], res.output       # one seed of an empirical claim
+    # the key number against its line, and the committed full verdict with its commit
+    assert "│ 0.6 · ≥ 0.5 " in rows["TOY-SCORE"] and "reproduced" in rows["TOY-SCORE"], rows["TOY-SCORE"]
+    full_commit = json.loads(full.read_text())["commit"]
+    assert full_commit[:10] in rows["TOY-SCORE"]
+    assert "repro show CLAIM" in res.output
     assert "report.html" in res.output and "repro run toy -p full" in res.output.strip().splitlines()[-1]
 
     # the committed full run says otherwise: the short run differs from it
@@ -182,6 +187,11 @@ def test_a_short_run_says_beside_each_claim_whether_it_agrees_with_the_full_run(
     res = cli.invoke(app, ["run", "toy", "-p", "smoke", "--results", str(results)], catch_exceptions=False)
     rows = _claim_rows(res.output)
     assert "differs" in rows["TOY-SHAPE"], res.output
+
+    # -v: every judged part as well, a row each
+    res = cli.invoke(app, ["run", "toy", "-p", "smoke", "-v", "--results", str(results)], catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert re.search(r"│ TOY-PAIRED\s+│ score\s+│", res.output), res.output
 
 
 @pytest.mark.parametrize("verdicts, expected", [
