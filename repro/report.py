@@ -385,7 +385,8 @@ def markdown(recs: list[dict], report_link: str = "results/report.html", errata_
                            answer=answer(rows, chapter_titles(recs)), table=[table_cells(r) for r in rows],
                            report=report_link, errata=errata_link, detail=detail_link, recs=recs,
                            post_mark=POST_RESULT_MARK,                           commits=sorted({r["commit"] for r in recs}),
-                           missing=missing_text(rows, known), not_rejudged=not_rejudged_text(recs))
+                           missing=missing_text(rows, known), not_rejudged=not_rejudged_text(recs),
+                           times=measured_text(recs))
 
 
 def results_markdown(recs: list[dict]) -> str:
