@@ -4,7 +4,9 @@ A record of schema 1 (one experiment per claim) is mapped onto the suite's runs:
 stored seeds of an old claim that ran the same experiment with the same parameters for that profile
 (the one with the most seeds, and of those the one that actually ran rather than one served from a
 cache). Every claim of the suite whose runs all found stored values is then judged as a new run would
-judge it at its first look; the others are listed under ``not_rejudged`` with the reason. Nothing is
+judge it at its first look; the others are listed under ``not_rejudged`` with the reason, and a claim the
+record held keeps its stored entry and runs as they were judged then (marked ``not_rejudged``): re-judging
+never deletes a result. Nothing is
 re-run, so the runs carry no test-sampling errors or convergence reports unless they were stored.
 """
 from __future__ import annotations
@@ -26,12 +28,14 @@ def rejudge(old: dict, suite: Suite, *, source: str, commit: str) -> dict:
     rec = {k: old[k] for k in ("suite", "profile", "machine", "commit", "started", "finished", "env")}
     rec.update(schema=record.SCHEMA, suite_version=suite.version, suite_section=suite.section, complete=True,
                alpha=verdict.ALPHA, runs={}, claims={}, not_rejudged={})
+    kept: dict[str, dict] = {}    # stored runs the suite no longer has in this form: kept as they were
     if old.get("schema") == record.SCHEMA:
         for run in suite.runs:
             entry = old["runs"].get(run.id)
             if entry and entry["params_hash"] == run.params_hash(profile):
                 entry = dict(entry, looks=suite.looks(run, profile), deterministic=run.deterministic)
                 rec["runs"][run.id] = entry
+        kept = {rid: e for rid, e in old["runs"].items() if rid not in rec["runs"]}
         rec["rejudged"] = dict(old.get("rejudged") or {}, at_commit=commit)
     else:
         candidates = _old_runs(old)
@@ -55,12 +59,16 @@ def rejudge(old: dict, suite: Suite, *, source: str, commit: str) -> dict:
     for claim in suite.claims:
         missing = [r for r in claim.runs if r not in rec["runs"]]
         if missing:
-            rec["not_rejudged"][claim.id] = (f"no stored values for run(s) {', '.join(missing)} "
-                                             f"(new, or their parameters changed): run it")
+            why = f"no stored values for run(s) {', '.join(missing)} (new, or their parameters changed): run it"
+            rec["not_rejudged"][claim.id] = why
+            if old.get("schema") == record.SCHEMA and claim.id in old["claims"]:
+                # the record's own verdict stays, as it was judged then: re-judging never deletes a result
+                rec["claims"][claim.id] = dict(old["claims"][claim.id], not_rejudged=why)
             continue
         entry = record.claim_entry(claim)
         record.judge_claim(entry, rec["runs"])
         rec["claims"][claim.id] = entry
+    rec["runs"].update(kept)
     return rec
 
 

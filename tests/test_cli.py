@@ -173,6 +173,24 @@ def test_rejudge_rewrites_a_record_under_the_current_suite(workspace):
     assert rec["claims"]["TOY-SCORE"]["verdict"] == "contradicted" and rec["rejudged"]
 
 
+def test_rejudge_keeps_a_claim_whose_run_changed_as_it_was_judged(workspace):
+    """A claim whose run's parameters changed since the record cannot be re-judged from its values;
+    its stored entry and run stay in the record, marked, instead of vanishing from the history."""
+    res = invoke(workspace, "run", "toy", "--profile", "full", "--results", str(workspace / "results"))
+    assert res.exit_code == 0, res.output
+    record = next((workspace / "results" / "testbox").glob("toy-full-*.json"))
+    before = json.loads(record.read_text())
+    write_suite(workspace, SUITE.replace("params: {base: 0.55, tag: score}", "params: {base: 0.7, tag: score}"))
+    res = invoke(workspace, "rejudge", str(record))
+    assert res.exit_code == 0, res.output
+    rec = json.loads(record.read_text())
+    assert "TOY-SCORE" in rec["not_rejudged"]
+    kept = rec["claims"]["TOY-SCORE"]
+    assert kept["verdict"] == before["claims"]["TOY-SCORE"]["verdict"] and kept["not_rejudged"]
+    assert rec["runs"]["score"]["results"] == before["runs"]["score"]["results"]
+    assert rec["claims"]["TOY-SHAPE"]["verdict"] == before["claims"]["TOY-SHAPE"]["verdict"]
+
+
 def test_show_prints_one_claim_in_full_and_an_unknown_id_is_one_error_line(workspace):
     res = invoke(workspace, "run", "toy", "--profile", "full", "--results", str(workspace / "results"))
     assert res.exit_code == 0, res.output
