@@ -549,6 +549,43 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
 # CNN-DEPTH: deeper stacks see more of the input
 
 
+def effective_rf(model: keras.Model, layer_names: list[str], images: np.ndarray) -> dict[str, dict]:
+    """The effective receptive field (Luo, Li, Urtasun & Zemel 2016) of each named layer's centre unit.
+
+    For each layer: |∂a/∂x| of the unit at the centre of its map, summed over its channels, averaged
+    over ``images``; from that map of the input plane, the gradient-weighted RMS distance of the input
+    pixels from the unit's centre ("radius", pixels) and the smallest share of the input pixels that
+    holds 90% of the gradient mass ("area_90"). Unlike the theoretical field (a fixed window set by
+    the kernels and strides), both depend on the weights: a unit whose weights concentrate on the
+    centre of its window sees a smaller part of the input, and nothing forces a deeper unit to see
+    more than a shallower one.
+    """
+    x = tf.constant(images, dtype=tf.float32)
+    outs = [model.get_layer(n).output for n in layer_names]
+    probe = keras.Model(model.inputs, outs)
+    h, w = int(x.shape[1]), int(x.shape[2])
+    out: dict[str, dict] = {}
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        maps = probe(x)
+        maps = maps if isinstance(maps, (list, tuple)) else [maps]
+        centres = [tf.reduce_sum(m[:, (m.shape[1] - 1) // 2, (m.shape[2] - 1) // 2, :]) for m in maps]
+    for name, m, c in zip(layer_names, maps, centres):
+        g = np.abs(tape.gradient(c, x).numpy()).sum(axis=(0, 3))       # summed over images and channels
+        # the centre unit's window centre in input coordinates (float: an even window lies between pixels)
+        ys, xs = np.nonzero(g)
+        cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+        yy, xx = np.mgrid[0:h, 0:w]
+        mass = g / g.sum()
+        radius = float(np.sqrt(np.sum(mass * ((yy - cy) ** 2 + (xx - cx) ** 2))))
+        share = np.sort(mass.ravel())[::-1]
+        area_90 = int(np.searchsorted(np.cumsum(share), 0.9) + 1) / (h * w)
+        out[name] = {"radius": radius, "area_90": float(area_90),
+                     "extent": [int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)]}
+    del tape
+    return out
+
+
 @experiment("receptive_field_depth")
 def receptive_field_depth(*, seed: int, image_size: int = 224) -> Result:
     """Receptive field after every conv/pool layer of VGG16 (keras.applications, weights=None) and LeNet-5,

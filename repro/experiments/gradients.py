@@ -104,6 +104,15 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
             f"{name}_test_accuracy": test_accuracy,
         }
         all_acts = np.concatenate([a.ravel() for a in acts])
+        if activation == "relu":
+            # sparsity after training, on held-out images: at initialisation ~50% of a ReLU's
+            # pre-activations are negative by symmetry (the init value cannot fail); training decides
+            # whether the representation becomes sparser or denser. A unit silent on every held-out
+            # image is dead, not sparse: reported beside.
+            trained = _activations(model, xte[:probe_size])
+            metrics[f"{name}_zero_fraction_trained"] = float(np.mean(np.concatenate([a.ravel() for a in trained]) == 0.0))
+            metrics[f"{name}_dead_fraction_trained"] = float(np.mean(np.concatenate(
+                [np.all(a == 0.0, axis=0) for a in trained])))
         if activation == "sigmoid":
             d = all_acts * (1 - all_acts)                    # σ'(z) = σ(z)(1 − σ(z)) on the actual activations
             metrics |= {f"{name}_dprime_max": float(d.max()), f"{name}_dprime_mean": float(d.mean())}
@@ -111,7 +120,7 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
             d = 1 - all_acts ** 2
             metrics |= {f"{name}_dprime_max": float(d.max()), f"{name}_dprime_mean": float(d.mean())}
         else:
-            metrics[f"{name}_zero_fraction"] = float(np.mean(all_acts == 0.0))
+            metrics[f"{name}_zero_fraction"] = float(np.mean(all_acts == 0.0))      # at initialisation
 
     fig, ax = plots.figure(5.5, 3.8)
     for k, (name, norms) in enumerate(curves.items()):
