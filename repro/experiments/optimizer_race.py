@@ -22,7 +22,7 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from repro import convergence, plots, progress, stats
+from repro import convergence, data, plots, progress, stats
 from repro.experiments.optimizers import (
     QUAD_ANGLE, _finite, _mnist, _oscillation, _path_ratio, _quad_grid, _smooth, _Stack, _steps_to,
     _steps_to_stay, _train_grid, _trainer, quad_value, quadratic)
@@ -241,7 +241,8 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad: bool = True
                                    batch_size=batch_size, epochs=epochs)
             metrics[f"{m}_mnist_rise_tuned"] = rise
         epoch_mean = [float(np.mean(r["losses"][e * per_epoch:(e + 1) * per_epoch, b])) for e in range(epochs)]
-        conv[m] = convergence.check(epoch_mean, budget=f"{epochs} epochs", unit_per_point=per_epoch, unit="steps")
+        conv[m] = convergence.check(epoch_mean, budget=f"{epochs} epochs", unit_per_point=per_epoch, unit="steps",
+                                    metrics=[f"{m}_mnist_*", f"{m}_rate_*"])
         done += 1
         progress.step(done, total, f"mnist: {m} η={rows[b]} loss {r['train_loss'][b]:.3g}")
     metrics["mnist_steps_cap"] = cap
@@ -264,6 +265,7 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad: bool = True
     ax.legend(fontsize=6)
     artifacts["mnist_grid_sensitivity.png"] = plots.png(fig)
     return Result(metrics=metrics, artifacts=artifacts, convergence=conv, stderr=stderr,
+                  test_set={k: "fixed" if len(xte) == data.mnist.SIZES["test"] else "per_seed" for k in stderr},
                   notes=f"standard algorithms, settings tuned per method; quadratic κ=100 (30° rotation), {quad_steps} "
                         f"steps, target f ≤ {quad_target:g}·f(0), α grid {list(quad_alphas)}; MNIST {len(x)} images, "
                         f"MLP 784-{hidden}-10, B={batch_size}, {epochs} epochs, η grids {MNIST_GRIDS} "
