@@ -92,7 +92,8 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
         stderr[f"{name}_test_accuracy"] = stats.binomial_se(test_accuracy, len(yte))
         converged[name] = convergence.check(      # what the trained model produces (not the init values)
             train_loss, budget=f"{epochs} epochs", metrics=[f"{name}_{k}" for k in (
-                "ratio_trained", "log10_ratio_trained", "grad_norms_trained", "test_accuracy")])
+                "ratio_trained", "log10_ratio_trained", "grad_norms_trained", "test_accuracy")
+                + (("zero_fraction_trained", "dead_fraction_trained") if activation == "relu" else ())])
         metrics |= {
             f"{name}_ratio_init": float(ratio0),
             f"{name}_ratio_trained": float(ratio1),

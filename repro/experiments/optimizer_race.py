@@ -82,14 +82,18 @@ def _grid(name: str, rates: list[float], alphas) -> tuple[object, list[float], l
     return _with_alpha(name, [a for _, a in pairs]), [r for r, _ in pairs], [a for _, a in pairs]
 
 
-def _steep_flips(traj: np.ndarray, until: int) -> float:
+def _steep_flips(traj: np.ndarray, until: int, floor: float = 1e-5) -> float:
     """Share of steps, up to `until`, at which the component across the ravine (along the steep
-    eigenvector) changes sign: the zig-zag from one wall to the other."""
+    eigenvector) changes sign: the zig-zag from one wall to the other. Counted while that component
+    is above `floor` times its start on both sides of the step: below it (float32 round-off of the
+    rotation is ~1e-7 of |w|) its sign is noise, not a swing."""
     c, s = math.cos(QUAD_ANGLE), math.sin(QUAD_ANGLE)
     z = traj[: until + 1] @ np.array([c, s])
     if len(z) < 2 or not np.all(np.isfinite(z)) or np.abs(traj[: until + 1]).max() > 1e3:
         return 1.0   # a run that diverged damped nothing
-    return float(np.mean(np.sign(z[1:]) * np.sign(z[:-1]) < 0))
+    live = (np.abs(z[1:]) > floor * abs(z[0])) & (np.abs(z[:-1]) > floor * abs(z[0]))
+    flips = np.sign(z[1:]) * np.sign(z[:-1]) < 0
+    return float(np.mean(flips[live])) if live.any() else 0.0
 
 
 def _rises(f: np.ndarray, until: int) -> float:
@@ -148,9 +152,10 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad: bool = True
       setting re-run alone with the same start and batches (`rise_methods`). The per-update
       reversal share of v3 is reported only: a velocity with α = 0.9 averages ~10 gradients, so
       its updates hardly ever reverse, whatever the loss does. Stability = the worst test accuracy
-      over the core grid (a factor 1000). For Adagrad and RMSprop the effective rate of the first
-      layer (Σ η_i g_i² / Σ g_i², see optimizers._trainer) at step 1 (the chapter's η^1 = η0/|∇E|)
-      and averaged over the last epoch: their ratio is how far the rate decayed.
+      over the core grid (a factor 1000). For Adagrad and RMSprop the effective rate over all weights
+      (Σ η_i g_i² / Σ g_i², the step along the gradient per unit gradient; see optimizers._trainer)
+      at step 1 (the chapter's η^1 = η0/|∇E|) and averaged over the last epoch: their ratio is how
+      far the rate fell (or, for RMSprop, came back).
     Budget-bound by design ("faster", "after the same steps"): convergence is reported, not required.
     """
     methods = list(methods)
@@ -242,7 +247,7 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad: bool = True
             metrics[f"{m}_mnist_rise_tuned"] = rise
         epoch_mean = [float(np.mean(r["losses"][e * per_epoch:(e + 1) * per_epoch, b])) for e in range(epochs)]
         conv[m] = convergence.check(epoch_mean, budget=f"{epochs} epochs", unit_per_point=per_epoch, unit="steps",
-                                    metrics=[f"{m}_mnist_*", f"{m}_rate_*"])
+                                    metrics=[f"{m}_mnist_*"] + ([f"{m}_rate_*"] if r["rates"] is not None else []))
         done += 1
         progress.step(done, total, f"mnist: {m} η={rows[b]} loss {r['train_loss'][b]:.3g}")
     metrics["mnist_steps_cap"] = cap

@@ -89,7 +89,7 @@ _SPEC = (tf.TensorSpec((None, 784), tf.float32), tf.TensorSpec((None,), tf.int32
 def _trainer(stack: _Stack, opt, track: bool = False):
     """A compiled step (each row's batch loss, then one update of every row; with `track`, also
     each row's update · previous update and, for an optimizer with per-weight rates (Adagrad,
-    RMSprop), each row's effective rate of the first layer) and an evaluation (each row's loss and
+    RMSprop), each row's effective rate over all weights) and an evaluation (each row's loss and
     accuracy at its iterate: for NAG the iterate w, not the look-ahead point)."""
     opt.build(stack.vars)
     at = getattr(opt, "iterate", None)
@@ -116,15 +116,18 @@ def _trainer(stack: _Stack, opt, track: bool = False):
             delta = iterate(v) - b
             dot += tf.reduce_sum(delta * p, axis=[1, 2])
             p.assign(delta)
-        # the effective rate of the first layer: the per-weight rates η(τ) the update just used,
-        # weighted by the squared gradient they acted on (Σ η_i g_i² / Σ g_i², the step along the
-        # gradient per unit gradient; = η for plain SGD). Weighting by g² keeps out the weights of
-        # always-blank pixels, whose rate never moves because their gradient is always 0.
+        # the effective rate: the per-weight rates η_i(τ) the update just used, over all weights,
+        # weighted by the squared gradient they acted on (Σ η_i g_i² / Σ g_i² = ⟨step, g⟩ / ‖g‖², the
+        # step along the gradient per unit gradient; = η for plain SGD). Weighting by g² keeps out
+        # the weights of always-blank pixels, whose rate never moves because their gradient is 0.
         if rate is None:
             return losses, dot, tf.zeros((stack.g,))
-        g2 = tf.square(grads[0])
-        eff = tf.reduce_sum(rate(stack.vars[0]) * g2, axis=[1, 2]) / tf.maximum(tf.reduce_sum(g2, axis=[1, 2]), 1e-30)
-        return losses, dot, eff
+        num, den = tf.zeros((stack.g,)), tf.zeros((stack.g,))
+        for v, g in zip(stack.vars, grads):
+            g2 = tf.square(g)
+            num += tf.reduce_sum(rate(v) * g2, axis=[1, 2])
+            den += tf.reduce_sum(g2, axis=[1, 2])
+        return losses, dot, num / tf.maximum(den, 1e-30)
 
     @tf.function(input_signature=_SPEC)
     def evaluate(x, y):
