@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from repro import registry
+from repro import convergence, registry
 from repro.experiments import cnn_architecture as ca
 from repro.models.alexnet import alexnet
 from repro.models.locally_connected import LocallyConnected2D
@@ -193,6 +193,7 @@ def test_trained_lenet_effective_fields_on_a_small_mnist_slice():
         assert radii[0] <= np.sqrt(2) * 2 + 1e-9            # C1 sees a 5x5 window: radius at most its corner's
     assert 0.1 < m["lenet5_trained_accuracy"] <= 1.0 and r.test_set == {"lenet5_trained_accuracy": "per_seed"}
     assert r.artifacts["effective_receptive_field.png"].startswith(PNG)
+    assert set(r.convergence) == {"lenet5"} and not convergence.problems(r.convergence, r.metrics)
 
 
 # ---- the classic networks --------------------------------------------------------------------

@@ -239,3 +239,25 @@ def test_race_returns_what_the_claims_judge():
     assert m["sgd_quad_steps_tuned"] >= m["sgd_quad_steps_first_tuned"]
     assert set(r.convergence) == set(["sgd", "momentum", "nesterov", "adam", "adagrad", "rmsprop"])
     assert not convergence.problems(r.convergence, r.metrics)   # each model names only metrics it returned
+
+
+def test_gd_variants_compares_oscillation_at_one_rate_over_equal_samples(monkeypatch):
+    rng = np.random.default_rng(4)
+
+    def fake_mnist(train_size, test_size, seed):
+        x = rng.random((train_size, 784)).astype("float32")
+        y = (x[:, :10].argmax(axis=1)).astype("int32")
+        return x, y, x[:test_size].copy(), y[:test_size].copy()
+
+    monkeypatch.setattr(race, "_mnist", fake_mnist)
+    r = race.gd_variants(seed=0, train_size=128, test_size=32, minibatch=16, hidden=8, grid=[0.01, 0.1],
+                         noise_updates=10, timing_steps=3, timing_repeats=1)
+    m = r.metrics
+    assert m["equal_samples"] == 128 and m["equal_samples_rate"] == m["sgd1_rate"]
+    assert m["sgd1_updates_equal_samples"] == 128 and m["minibatch_updates_equal_samples"] == 8
+    for k in ("sgd1_rise_fraction_equal_samples", "minibatch_rise_fraction_equal_samples",
+              "minibatch_rise_fraction_equal_samples_scaled_rate"):
+        assert 0.0 <= m[k] <= 1.0, k
+    assert set(r.convergence) == {"sgd1", "minibatch", "full"}
+    assert not convergence.problems(r.convergence, r.metrics)
+    assert "gd_equal_samples.png" in r.artifacts

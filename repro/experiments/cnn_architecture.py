@@ -23,8 +23,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from repro import convergence
 from repro.flops import forward_flops
-from repro.kerasutil import dims, fresh
+from repro.kerasutil import LossCurve, dims, fresh
 from repro.models.alexnet import alexnet
 from repro.models.lenet import lenet5
 from repro.models.locally_connected import LocallyConnected2D
@@ -602,12 +603,14 @@ def _trained_lenet_erf(seed: int, train_size: int, epochs: int, n_images: int) -
     names = [lay.name for lay in net.layers if isinstance(lay, (layers.Conv2D, layers.MaxPooling2D))]
     init = effective_rf(net, names, xte[:n_images])
     net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    net.fit(xtr, ytr.astype("int32"), batch_size=64, epochs=epochs, verbose=0)
+    fine = LossCurve(per_epoch=10)
+    net.fit(xtr, ytr.astype("int32"), batch_size=64, epochs=epochs, verbose=0, callbacks=[fine])
     acc = float(net.evaluate(xte[n_images:], yte[n_images:].astype("int32"), verbose=0)[1])
     trained = effective_rf(net, names, xte[:n_images])
     del net
     keras.backend.clear_session()
-    return {"names": names, "init": init, "trained": trained, "accuracy": acc, "n_accuracy": len(xte) - n_images}
+    return {"names": names, "init": init, "trained": trained, "accuracy": acc, "n_accuracy": len(xte) - n_images,
+            "curve": fine.curve}
 
 
 @experiment("receptive_field_depth", datasets=("mnist",))
@@ -683,8 +686,16 @@ def receptive_field_depth(*, seed: int, image_size: int = 224, train_size: int =
         ax2.set_title(f"LeNet-5 on MNIST: effective receptive field, seed {seed}")
         ax2.legend(fontsize=7)
         artifacts["effective_receptive_field.png"] = _png(fig2)
+    conv = {}
+    if train_size:
+        # the brief training's loss (10 points an epoch): reported; CNN-DEPTH reads the features of a
+        # net trained for a stated budget that has learned the task (its precondition), not a converged one
+        conv["lenet5"] = convergence.check(erf["curve"], budget=f"{train_epochs} epochs on {train_size} digits",
+                                           unit_per_point=0.1, unit="epochs",
+                                           metrics=["lenet5_erf_*_trained", "lenet5_erf_radius_trained",
+                                                    "lenet5_trained_accuracy"])
     return Result(
-        stderr=stderr,
+        stderr=stderr, convergence=conv,
         test_set={k: "per_seed" for k in stderr},     # the accuracy digits are drawn per seed
         metrics=metrics | {
             "vgg16_layers": [s[0] for s in vgg_specs],
