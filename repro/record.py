@@ -111,8 +111,8 @@ def run_entry(run: Run, profile: str, code_hash: str) -> dict:
 def metric_spec(m: Metric) -> dict:
     return {"claimed": m.claimed, "rule": m.rule, "criterion": m.criterion, "better": m.direction,
             "tolerance": m.tolerance, "unit": m.unit, "precondition": m.precondition,
-            "literature": m.literature, "run": m.run, "key": m.key,
-            "scale": m.scale, "resolution": m.resolution, "variance": m.variance, "capability": m.capability}
+            "literature": m.literature, "run": m.run, "key": m.key, "capability": m.capability,
+            "scale": m.scale, "resolution": m.resolution, "variance": m.variance}
 
 
 def claim_entry(claim: Claim) -> dict:

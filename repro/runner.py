@@ -144,14 +144,14 @@ def run_unit(experiment: str, params: dict, seed: int, reporter: progress.Report
     if not isinstance(result, registry.Result):
         return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
                 "error": f"experiment {experiment!r} returned {type(result).__name__}, not a Result"}
-    problems = result.problems()
-    if problems:
-        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
-                "error": f"experiment {experiment!r} " + "; ".join(problems)}
     wrong = convergence.problems(result.convergence, result.metrics)
     if wrong:   # which models gate which claims would be wrong: a broken experiment, said in one line
         return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
                 "error": f"experiment {experiment!r}: {wrong[0]}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")}
+    problems = result.problems()
+    if problems:
+        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
+                "error": f"experiment {experiment!r} " + "; ".join(problems)}
     return {"metrics": record.jsonable(result.metrics), "stderr": record.jsonable(result.stderr),
             "test_set": dict(result.test_set), "paired_se": record.jsonable(result.paired_se),
             "convergence": record.jsonable(result.convergence), "artifacts": dict(result.artifacts),

@@ -17,8 +17,9 @@ moves like today" (persistence). A direction model is only worth comparing if it
 chance and an LSTM-vs-RNN difference there says nothing about the claim. The test period is fixed
 by design (the last days of each series), so seeds vary only initialisation and batch order; the
 test-day sampling enters as each accuracy's binomial standard error over the test days
-(``Result.stderr``), which the runner adds to the seed-to-seed spread, so every interval includes
-it (a paired difference adds both sides' errors).
+(``Result.stderr``, ``test_set`` "fixed"), which the runner adds to the seed-to-seed spread, so every
+interval includes it; a paired difference carries the error of the per-day paired difference
+(``Result.paired_se``: McNemar's discordant days), not both sides' errors added.
 """
 from __future__ import annotations
 

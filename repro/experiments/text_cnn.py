@@ -19,8 +19,8 @@ of data: on MR a sentence CNN that learns its word vectors from the task (Kim 20
 3.3 points. Absolute accuracies do not carry over (another sentence set, unbalanced labels, a split
 by film), so the comparison is made against an n-gram baseline measured here on the same split:
 the chapter's 6-filter CNN is judged a working sentence CNN if it trails our uni+bigram logistic
-regression by no more than those 3.3 points (paired per seed, with the paired sampling error of
-the test sentences). Precondition: the baseline beats the majority class, i.e. the split carries
+regression by no more than those 3.3 points (paired per seed; the test sentences change with each
+seed's film split, so their sampling error is already in the seed spread: ``test_set`` "per_seed"). Precondition: the baseline beats the majority class, i.e. the split carries
 signal.
 """
 from __future__ import annotations
