@@ -261,3 +261,18 @@ def test_gd_variants_compares_oscillation_at_one_rate_over_equal_samples(monkeyp
     assert set(r.convergence) == {"sgd1", "minibatch", "full"}
     assert not convergence.problems(r.convergence, r.metrics)
     assert "gd_equal_samples.png" in r.artifacts
+
+
+def test_optimizer_formulas_still_runs_on_the_shared_helpers(monkeypatch):
+    """OPT-FORMULAS shares the grid trainer and the quadratic with the race (moved to its own module)."""
+    rng = np.random.default_rng(5)
+
+    def fake_mnist(train_size, test_size, seed):
+        x = rng.random((train_size, 784)).astype("float32")
+        y = (x[:, :10].argmax(axis=1)).astype("int32")
+        return x, y, x[:test_size].copy(), y[:test_size].copy()
+
+    monkeypatch.setattr(race, "_mnist", fake_mnist)
+    r = race.optimizer_formulas(seed=0, check_steps=5, train_size=64, test_size=16, hidden=8, batch_size=16,
+                                epochs=1, quad_steps=50, window=2)
+    assert r.metrics["momentum_literal_quad_steps_tuned"] <= 50 and "keras_sgd_literal_vs_matched" in r.metrics

@@ -24,15 +24,10 @@ import tensorflow as tf
 
 from repro import convergence, data, plots, progress, stats
 from repro.experiments.optimizers import (
-    QUAD_ANGLE, _finite, _mnist, _oscillation, _path_ratio, _quad_grid, _smooth, _Stack, _steps_to,
-    _steps_to_stay, _train_grid, _trainer, quad_value, quadratic)
+    QUAD_ANGLE, _finite, _mnist, _oscillation, _path_ratio, _quad_grid, _quad_knobs, _smooth, _Stack,
+    _steps_to, _steps_to_stay, _train_grid, _trainer, quad_value, quadratic)
 from repro.optim import chapter_optimizers as co
 from repro.registry import Result, experiment
-
-
-def _quad_knobs(per_decade: int = 4) -> list[float]:
-    """η from 1e-4 to 1 on a log grid (ε for Adadelta: the squares, so that sqrt(ε), its first step, spans the same)."""
-    return [float(v) for v in np.logspace(-4, 0, 4 * per_decade + 1)]
 
 
 # Each method's MNIST grid: four points a decade apart, a factor 1000 in the size of its first

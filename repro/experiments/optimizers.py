@@ -1,16 +1,17 @@
-"""OPT-GD, OPT-FORMULAS, OPT-ADAPTIVE, OPT-MOMENTUM: gradient-descent variants and the update rules of 7.3.
+"""OPT-GD, OPT-FORMULAS: gradient-descent variants and the update rules of 7.3, and the helpers the
+race of OPT-ADAPTIVE and OPT-MOMENTUM shares (repro/experiments/optimizer_race.py).
 
-Three experiments:
+Two experiments here, a third in optimizer_race.py:
 
 * `gd_variants` (OPT-GD): batch size 1, a mini-batch and the full set on real MNIST, each with its own
   learning rate tuned on one shared grid, compared at equal compute (CPU time).
 * `optimizer_formulas` (OPT-FORMULAS): the chapter's seven rules as written, stepped beside the
   standard algorithms on one gradient sequence; the two that differ (momentum's g(0) = ∇E(0), NAG's
   look-ahead sign) trained beside the standard forms, so the deviation's effect shows on a curve.
-* `optimizer_race` (OPT-ADAPTIVE, OPT-MOMENTUM): the STANDARD algorithms (repro.optim's STANDARD,
-  each checked against Keras' built-in), every one with its own rate tuned on a grid, on an
-  ill-conditioned quadratic (condition number 100, start drawn per seed) and on an MNIST MLP
-  (training subset drawn per seed).
+* `optimizer_race` (OPT-ADAPTIVE, OPT-MOMENTUM; optimizer_race.py): the STANDARD algorithms
+  (repro.optim's STANDARD, each checked against Keras' built-in), every one with its knobs tuned on
+  a grid, on an ill-conditioned quadratic (condition number 100, start drawn per seed) and on an
+  MNIST MLP (training subset drawn per seed).
 
 A learning-rate grid is trained in one go: G copies of the same network (`_Stack`, weights with a
 leading axis G) see the same batches, and the optimizer scales η (or Adadelta's ε) row by row
@@ -26,7 +27,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from repro import convergence, data, plots, progress, stats
+from repro import convergence, data, plots, progress
 from repro.optim import chapter_optimizers as co
 from repro.registry import Result, experiment
 
@@ -433,6 +434,11 @@ def _path_ratio(traj: np.ndarray, until: int) -> float:
     walked = np.sum(np.linalg.norm(np.diff(seg, axis=0), axis=1))
     straight = np.linalg.norm(seg[-1] - seg[0])
     return float(walked / straight) if straight > 0 else BIG
+
+
+def _quad_knobs(per_decade: int = 4) -> list[float]:
+    """η from 1e-4 to 1 on a log grid (ε for Adadelta: the squares, so that sqrt(ε), its first step, spans the same)."""
+    return [float(v) for v in np.logspace(-4, 0, 4 * per_decade + 1)]
 
 
 def _quad_grid(builder, knobs, h, start, steps: int, target: float, stay: bool = False) -> dict:
