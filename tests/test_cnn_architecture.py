@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from keras import layers
 
-from repro import registry
+from repro import convergence, registry
 from repro.experiments import cnn_architecture as ca
 from repro.models.alexnet import alexnet
 from repro.models.locally_connected import LocallyConnected2D
@@ -153,6 +153,47 @@ def test_receptive_field_depth():
     assert m["formula_matches_keras"] and m["rf_grows_with_depth"]
     assert m["vgg16_convs_per_block"] == [2, 2, 3, 3, 3]
     assert r.artifacts["receptive_field.png"].startswith(PNG)
+    assert "lenet5_erf_radius_C5_trained" not in m            # no training unless asked
+
+
+def _stack(kernels: list[np.ndarray]) -> keras.Model:
+    """Single-channel 'valid' convolutions with the given fixed kernels, named L1, L2, ..."""
+    inp = keras.Input((32, 32, 1))
+    x = inp
+    for i, k in enumerate(kernels):
+        conv = layers.Conv2D(1, k.shape[0], use_bias=False, name=f"L{i + 1}")
+        x = conv(x)
+        conv.kernel.assign(k[:, :, None, None].astype("float32"))
+    return keras.Model(inp, x)
+
+
+def test_effective_receptive_field_depends_on_the_weights_not_only_the_windows():
+    images = np.random.default_rng(0).random((4, 32, 32, 1)).astype("float32")
+    flat = np.ones((5, 5))
+    delta = np.zeros((5, 5))
+    delta[2, 2] = 1.0
+    # two flat 5x5 layers: the second unit sees a 9x9 window, its field spreads beyond the first's
+    grow = ca.effective_rf(_stack([flat, flat]), ["L1", "L2"], images)
+    assert grow["L1"]["extent"] == [5, 5] and grow["L2"]["extent"] == [9, 9]
+    assert grow["L2"]["radius"] > grow["L1"]["radius"] * 1.2
+    np.testing.assert_allclose(grow["L1"]["radius"], np.sqrt(2 * np.mean(np.arange(-2, 3) ** 2)), rtol=1e-6)
+    # a second layer that only passes its centre on: the same theoretical 9x9 window, no wider field
+    same = ca.effective_rf(_stack([flat, delta]), ["L1", "L2"], images)
+    assert same["L2"]["radius"] == pytest.approx(same["L1"]["radius"], rel=1e-6)
+    assert same["L2"]["area_90"] == pytest.approx(same["L1"]["area_90"])
+
+
+def test_trained_lenet_effective_fields_on_a_small_mnist_slice():
+    r = ca.receptive_field_depth(seed=0, train_size=1000, train_epochs=1, erf_images=20)
+    m = r.metrics
+    assert m["lenet5_erf_layers"] == ["C1", "S2", "C3", "S4", "C5"]
+    for when in ("init", "trained"):
+        radii = m[f"lenet5_erf_radius_{when}"]
+        assert len(radii) == 5 and all(np.isfinite(radii))
+        assert radii[0] <= np.sqrt(2) * 2 + 1e-9            # C1 sees a 5x5 window: radius at most its corner's
+    assert 0.1 < m["lenet5_trained_accuracy"] <= 1.0 and r.test_set == {"lenet5_trained_accuracy": "per_seed"}
+    assert r.artifacts["effective_receptive_field.png"].startswith(PNG)
+    assert set(r.convergence) == {"lenet5"} and not convergence.problems(r.convergence, r.metrics)
 
 
 # ---- the classic networks --------------------------------------------------------------------

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from repro import convergence
 from repro.experiments import gradients
 from repro.models import resmlp
 from repro.models.mlp import plain_or_residual
@@ -109,3 +110,30 @@ def test_residual_depth_returns_what_the_claim_judges_and_gates_on_convergence()
     assert set(r.convergence) == {"plain_4", "plain_8", "res_4", "res_8"}     # only the judged nets
     assert "base rate" in r.convergence["res_8"]["budget"] and isinstance(m["res_converged_6"], bool)
     assert "plain_nobn_loss_4" not in m                      # without batch norm: gradients only, unless asked
+
+
+def test_relu_sparsity_is_measured_after_training_on_held_out_digits(monkeypatch):
+    """RELU-GRAD v4 judges the share of exact zeros after training (at initialisation it is ~50% by
+    construction); the trained value comes from the trained model, so it can move either way."""
+    rng = np.random.default_rng(0)
+
+    def fake_mnist(train_size, test_size, seed):
+        x = rng.random((train_size, 784), dtype=np.float32)
+        y = (x[:, :10].argmax(axis=1)).astype("int32")
+        return x, y, x[:test_size].copy(), y[:test_size].copy()
+
+    monkeypatch.setattr(gradients, "_mnist", fake_mnist)
+    r = gradients.layer_gradients(seed=0, variants=["relu", "sigmoid"], train_size=256, test_size=128, probe_size=64,
+                                  epochs=1, learning_rate=0.05)
+    assert not convergence.problems(r.convergence, r.metrics)      # the sigmoid names no zero fraction
+    m = r.metrics
+    assert 0.35 < m["relu_zero_fraction"] < 0.65                  # symmetric start: about half
+    assert 0.0 <= m["relu_zero_fraction_trained"] <= 1.0 and 0.0 <= m["relu_dead_fraction_trained"] <= 1.0
+    assert "relu_zero_fraction_trained" in r.convergence["relu"]["metrics"]
+    # a ReLU layer pushed to be silent everywhere reads as all zeros and all dead
+    model = gradients.deep_mlp(3, 8, "relu", init="he_uniform")
+    for lay in model.layers:
+        if isinstance(lay, keras.layers.Dense) and lay.name != "dense_3":
+            lay.bias.assign(-100.0 * np.ones(lay.bias.shape, "float32"))
+    acts = gradients._activations(model, rng.random((16, 784), dtype=np.float32))
+    assert all(np.all(a == 0.0) for a in acts)

@@ -23,8 +23,9 @@ import numpy as np
 import tensorflow as tf
 from keras import layers
 
+from repro import convergence
 from repro.flops import forward_flops
-from repro.kerasutil import dims, fresh
+from repro.kerasutil import LossCurve, dims, fresh
 from repro.models.alexnet import alexnet
 from repro.models.lenet import lenet5
 from repro.models.locally_connected import LocallyConnected2D
@@ -552,10 +553,89 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
 # CNN-DEPTH: deeper stacks see more of the input
 
 
-@experiment("receptive_field_depth")
-def receptive_field_depth(*, seed: int, image_size: int = 224) -> Result:
+def effective_rf(model: keras.Model, layer_names: list[str], images: np.ndarray) -> dict[str, dict]:
+    """The effective receptive field (Luo, Li, Urtasun & Zemel 2016) of each named layer's centre unit.
+
+    For each layer: |∂a/∂x| of the unit at the centre of its map, summed over its channels, averaged
+    over ``images``; from that map of the input plane, the gradient-weighted RMS distance of the input
+    pixels from the unit's centre ("radius", pixels) and the smallest share of the input pixels that
+    holds 90% of the gradient mass ("area_90"). Unlike the theoretical field (a fixed window set by
+    the kernels and strides), both depend on the weights: a unit whose weights concentrate on the
+    centre of its window sees a smaller part of the input, and nothing forces a deeper unit to see
+    more than a shallower one.
+    """
+    x = tf.constant(images, dtype=tf.float32)
+    outs = [model.get_layer(n).output for n in layer_names]
+    probe = keras.Model(model.inputs, outs)
+    h, w = int(x.shape[1]), int(x.shape[2])
+    out: dict[str, dict] = {}
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        maps = probe(x)
+        maps = maps if isinstance(maps, (list, tuple)) else [maps]
+        centres = [tf.reduce_sum(m[:, (m.shape[1] - 1) // 2, (m.shape[2] - 1) // 2, :]) for m in maps]
+    for name, m, c in zip(layer_names, maps, centres):
+        g = np.abs(tape.gradient(c, x).numpy()).sum(axis=(0, 3))       # summed over images and channels
+        # the centre unit's window centre in input coordinates (float: an even window lies between pixels)
+        ys, xs = np.nonzero(g)
+        cy, cx = (ys.min() + ys.max()) / 2, (xs.min() + xs.max()) / 2
+        yy, xx = np.mgrid[0:h, 0:w]
+        mass = g / g.sum()
+        radius = float(np.sqrt(np.sum(mass * ((yy - cy) ** 2 + (xx - cx) ** 2))))
+        share = np.sort(mass.ravel())[::-1]
+        area_90 = int(np.searchsorted(np.cumsum(share), 0.9) + 1) / (h * w)
+        out[name] = {"radius": radius, "area_90": float(area_90),
+                     "extent": [int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)]}
+    del tape
+    return out
+
+
+def _trained_lenet_erf(seed: int, train_size: int, epochs: int, n_images: int) -> dict:
+    """LeNet-5 (modern flavour) trained briefly on a random MNIST training subset of this seed; the
+    effective receptive field of each conv/pool layer's centre unit, at initialisation and trained,
+    on ``n_images`` test digits drawn per seed; the trained net's accuracy on 2,000 other test digits."""
+    from repro import data
+    (xtr, ytr), (xte, yte) = data.load_mnist(train_size=train_size, test_size=n_images + 2000, seed=seed)
+    prep = lambda x: np.pad(x.astype("float32") / 255.0, ((0, 0), (2, 2), (2, 2)))[..., None]  # noqa: E731
+    xtr, xte = prep(xtr), prep(xte)
+    fresh(seed)
+    net = lenet5()
+    names = [lay.name for lay in net.layers if isinstance(lay, (layers.Conv2D, layers.MaxPooling2D))]
+    init = effective_rf(net, names, xte[:n_images])
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    fine = LossCurve(per_epoch=10)
+    net.fit(xtr, ytr.astype("int32"), batch_size=64, epochs=epochs, verbose=0, callbacks=[fine])
+    acc = float(net.evaluate(xte[n_images:], yte[n_images:].astype("int32"), verbose=0)[1])
+    trained = effective_rf(net, names, xte[:n_images])
+    del net
+    keras.backend.clear_session()
+    return {"names": names, "init": init, "trained": trained, "accuracy": acc, "n_accuracy": len(xte) - n_images,
+            "curve": fine.curve}
+
+
+@experiment("receptive_field_depth", datasets=("mnist",))
+def receptive_field_depth(*, seed: int, image_size: int = 224, train_size: int = 0, train_epochs: int = 2,
+                          erf_images: int = 200) -> Result:
     """Receptive field after every conv/pool layer of VGG16 (keras.applications, weights=None) and LeNet-5,
-    by the recurrence r += (k-1)*jump and measured by gradients through a 1-channel Keras replica."""
+    by the recurrence r += (k-1)*jump and measured by gradients through a 1-channel Keras replica;
+    with ``train_size`` > 0, also the effective receptive field of a trained LeNet-5.
+
+    Why the trained part. The theoretical field (the window of input pixels that *can* reach a unit)
+    grows geometrically with depth by construction: every layer with a window wider than 1 adds to
+    it, so "it grows" cannot fail and is reported. What the chapter says is about what the layers
+    *learn* ("单层卷积及池化仅学到局部特征，层数越多，所学特征越全局"): how far from its centre the
+    input actually moves a unit of a trained network. That is the effective receptive field (Luo,
+    Li, Urtasun & Zemel 2016): |∂unit/∂input| of each layer's centre unit, averaged over test
+    digits, summarised by its gradient-weighted RMS radius (pixels) and by the share of the input
+    holding 90% of the gradient mass (see ``effective_rf``). Nothing forces it to grow: a deeper unit
+    whose weights concentrate on the centre of its window sees no more than a shallower one (Luo et
+    al. find the effective field a shrinking fraction of the theoretical one). LeNet-5 (modern
+    flavour, the network of LENET-C1) is trained ``train_epochs`` epochs of Adam on ``train_size``
+    training digits drawn per seed; the effective fields are measured before and after.
+    Tried before this design (seeds 0-1, 10,000 images, 2 epochs, 200 test digits): trained radii
+    C1 1.8-2.0, C3 4.6, C5 8.4-9.1 pixels (at initialisation 1.9-2.0, 5.0, 8.1-8.2); 90% areas 2%,
+    13-14%, 47-51% of the 32x32 input; test accuracy 95-96%.
+    """
     fresh(seed)
     vgg = keras.applications.VGG16(weights=None, include_top=False, input_shape=(image_size, image_size, 3))
     vgg_specs = _layer_specs(vgg)
@@ -584,8 +664,40 @@ def receptive_field_depth(*, seed: int, image_size: int = 224) -> Result:
     ax.set_ylabel("receptive field (pixels per side)")
     ax.set_title("Receptive field grows with depth")
     ax.legend(fontsize=7)
+    metrics: dict = {}
+    stderr: dict[str, float] = {}
+    artifacts = {"receptive_field.png": _png(fig)}
+    if train_size:
+        erf = _trained_lenet_erf(seed, train_size, train_epochs, erf_images)
+        for when in ("init", "trained"):
+            for name in erf["names"]:
+                metrics[f"lenet5_erf_radius_{name}_{when}"] = erf[when][name]["radius"]
+                metrics[f"lenet5_erf_area90_{name}_{when}"] = erf[when][name]["area_90"]
+            metrics[f"lenet5_erf_radius_{when}"] = [erf[when][n]["radius"] for n in erf["names"]]
+        metrics["lenet5_erf_layers"] = erf["names"]
+        metrics["lenet5_trained_accuracy"] = erf["accuracy"]
+        stderr["lenet5_trained_accuracy"] = math.sqrt(erf["accuracy"] * (1 - erf["accuracy"]) / erf["n_accuracy"])
+        fig2, ax2 = _figure(figsize=(5.5, 3.5))
+        for when, mark in (("init", "o--"), ("trained", "s-")):
+            ax2.plot(erf["names"], metrics[f"lenet5_erf_radius_{when}"], mark, label=f"effective, {when}")
+        ax2.plot(erf["names"], [r / math.sqrt(6) for r in lenet_measured],  # RMS radius of a uniform square window
+                 ":", color="grey", label="uniform over the theoretical field")
+        ax2.set_ylabel("RMS radius of |∂unit/∂input| (pixels)")
+        ax2.set_title(f"LeNet-5 on MNIST: effective receptive field, seed {seed}")
+        ax2.legend(fontsize=7)
+        artifacts["effective_receptive_field.png"] = _png(fig2)
+    conv = {}
+    if train_size:
+        # the brief training's loss (10 points an epoch): reported; CNN-DEPTH reads the features of a
+        # net trained for a stated budget that has learned the task (its precondition), not a converged one
+        conv["lenet5"] = convergence.check(erf["curve"], budget=f"{train_epochs} epochs on {train_size} digits",
+                                           unit_per_point=0.1, unit="epochs",
+                                           metrics=["lenet5_erf_*_trained", "lenet5_erf_radius_trained",
+                                                    "lenet5_trained_accuracy"])
     return Result(
-        metrics={
+        stderr=stderr, convergence=conv,
+        test_set={k: "per_seed" for k in stderr},     # the accuracy digits are drawn per seed
+        metrics=metrics | {
             "vgg16_layers": [s[0] for s in vgg_specs],
             "vgg16_rf": vgg_measured,
             "vgg16_rf_formula": vgg_formula,
@@ -598,13 +710,16 @@ def receptive_field_depth(*, seed: int, image_size: int = 224) -> Result:
             "lenet5_c5_rf_fraction": round(lenet_measured[-1] / 32, 4),
             "vgg16_convs_per_block": list(blocks.values()),
         },
-        artifacts={"receptive_field.png": _png(fig)},
+        artifacts=artifacts,
         notes=("Layer windows and strides read from the built keras.applications.VGG16 (no top) and "
                "repro.models.lenet.lenet5; receptive fields measured as the extent of non-zero input "
                "gradients of each layer's centre unit in a one-channel replica with positive kernels "
                "(pooling measured as average pooling, which has the same window), and by the recurrence. "
                "A first 3x3 layer sees 3 of 224 pixels per side; after block5 a unit sees 212; LeNet-5's "
-               "C5 sees the whole 32x32 input."),
+               "C5 sees the whole 32x32 input."
+               + (f" Effective receptive fields: LeNet-5 trained {train_epochs} epochs on {train_size} MNIST "
+                  f"training digits (drawn per seed), |∂unit/∂input| of each layer's centre unit averaged over "
+                  f"{erf_images} test digits (drawn per seed)." if train_size else "")),
     )
 
 

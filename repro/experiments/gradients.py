@@ -92,7 +92,8 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
         stderr[f"{name}_test_accuracy"] = stats.binomial_se(test_accuracy, len(yte))
         converged[name] = convergence.check(      # what the trained model produces (not the init values)
             train_loss, budget=f"{epochs} epochs", metrics=[f"{name}_{k}" for k in (
-                "ratio_trained", "log10_ratio_trained", "grad_norms_trained", "test_accuracy")])
+                "ratio_trained", "log10_ratio_trained", "grad_norms_trained", "test_accuracy")
+                + (("zero_fraction_trained", "dead_fraction_trained") if activation == "relu" else ())])
         metrics |= {
             f"{name}_ratio_init": float(ratio0),
             f"{name}_ratio_trained": float(ratio1),
@@ -106,6 +107,15 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
             f"{name}_test_accuracy": test_accuracy,
         }
         all_acts = np.concatenate([a.ravel() for a in acts])
+        if activation == "relu":
+            # sparsity after training, on held-out images: at initialisation ~50% of a ReLU's
+            # pre-activations are negative by symmetry (the init value cannot fail); training decides
+            # whether the representation becomes sparser or denser. A unit silent on every held-out
+            # image is dead, not sparse: reported beside.
+            trained = _activations(model, xte[:probe_size])
+            metrics[f"{name}_zero_fraction_trained"] = float(np.mean(np.concatenate([a.ravel() for a in trained]) == 0.0))
+            metrics[f"{name}_dead_fraction_trained"] = float(np.mean(np.concatenate(
+                [np.all(a == 0.0, axis=0) for a in trained])))
         if activation == "sigmoid":
             d = all_acts * (1 - all_acts)                    # σ'(z) = σ(z)(1 − σ(z)) on the actual activations
             metrics |= {f"{name}_dprime_max": float(d.max()), f"{name}_dprime_mean": float(d.mean())}
@@ -113,7 +123,7 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
             d = 1 - all_acts ** 2
             metrics |= {f"{name}_dprime_max": float(d.max()), f"{name}_dprime_mean": float(d.mean())}
         else:
-            metrics[f"{name}_zero_fraction"] = float(np.mean(all_acts == 0.0))
+            metrics[f"{name}_zero_fraction"] = float(np.mean(all_acts == 0.0))      # at initialisation
 
     fig, ax = plots.figure(5.5, 3.8)
     for k, (name, norms) in enumerate(curves.items()):

@@ -43,8 +43,8 @@ def lenet5_mnist(*, seed: int, epochs: int = 12, batch_size: int = 128, learning
                  jit_compile: bool = False) -> Result:
     """LeNet-5, modern flavour (ReLU, max pooling, full C3, softmax, Adam), on real MNIST; returns test
     error, training time and throughput. Reported beside the 1998 flavour that LENET-MNIST judges:
-    in the full profile 10 epochs with Adam and a cosine decay to 5% of the rate, 3 seeds (suite 1
-    spent 20 epochs; halved to pay for the 1998 flavour; the convergence rule says whether 10 suffice).
+    in the full profile 6 epochs with Adam and a cosine decay to 5% of the rate, 5 seeds (suite 1
+    spent 20 epochs, v2 10; cut to pay for the 1998 flavour's 20 passes; it gates no judged part).
 
     A ``train_size`` / ``test_size`` below the split's size draws a random subset per seed."""
     # Data: the real MNIST arrays (uint8); small profiles take a random subset of each split, a
@@ -115,7 +115,7 @@ def _step_schedule(learning_rate: float, total_steps: int):
 
 
 @experiment("lenet5_mnist_1998", datasets=("mnist",))
-def lenet5_mnist_1998(*, seed: int, epochs: int = 12, batch_size: int = 64, learning_rate: float = 0.2,
+def lenet5_mnist_1998(*, seed: int, epochs: int = 20, batch_size: int = 64, learning_rate: float = 0.2,
                       sparse_c3: bool = True, train_size: int | None = None,
                       test_size: int | None = None) -> Result:
     """LeNet-5 in the 1998 flavour on real MNIST: the network the chapter's 0.95% is about.
@@ -131,9 +131,11 @@ def lenet5_mnist_1998(*, seed: int, epochs: int = 12, batch_size: int = 64, lear
     start with σ = F_i^-1/2, the prescription for this squashing function in LeCun, Bottou, Orr &
     Müller's "Efficient BackProp" of the same year. The initial rate 0.2 is the best of {0.05, 0.1,
     0.2, 0.4} by error on 5,000 held-out training images after 3 epochs on 10,000 (0.4 diverged);
-    the test set played no part. Budget: 12 epochs, fewer than the paper's 20 passes; the
-    convergence rule on the training loss says whether 12 sufficed, and the paper profile runs
-    the full 20.
+    the test set played no part. Budget: the paper's 20 passes. With 12 (suite v2-v4) the step
+    schedule, kept in proportion, left 1.2 epochs at the base rate, which the convergence rule read
+    as still improving (seed 0: a tail still falling 0.15 decades); at 20 passes the base rate runs
+    the paper's 2 passes and the rule reads it flat (seed 0: test error 0.92%, final training loss
+    0.011, 0.2% training error).
 
     A ``train_size`` / ``test_size`` below the split's size draws a random subset per seed."""
     (x_train, y_train), (x_test, y_test) = data.load_mnist(train_size=train_size, test_size=test_size,

@@ -1,16 +1,17 @@
-"""OPT-GD, OPT-FORMULAS, OPT-ADAPTIVE, OPT-MOMENTUM: gradient-descent variants and the update rules of 7.3.
+"""OPT-GD, OPT-FORMULAS: gradient-descent variants and the update rules of 7.3, and the helpers the
+race of OPT-ADAPTIVE and OPT-MOMENTUM shares (repro/experiments/optimizer_race.py).
 
-Three experiments:
+Two experiments here, a third in optimizer_race.py:
 
 * `gd_variants` (OPT-GD): batch size 1, a mini-batch and the full set on real MNIST, each with its own
   learning rate tuned on one shared grid, compared at equal compute (CPU time).
 * `optimizer_formulas` (OPT-FORMULAS): the chapter's seven rules as written, stepped beside the
   standard algorithms on one gradient sequence; the two that differ (momentum's g(0) = ∇E(0), NAG's
   look-ahead sign) trained beside the standard forms, so the deviation's effect shows on a curve.
-* `optimizer_race` (OPT-ADAPTIVE, OPT-MOMENTUM): the STANDARD algorithms (repro.optim's STANDARD,
-  each checked against Keras' built-in), every one with its own rate tuned on a grid, on an
-  ill-conditioned quadratic (condition number 100, start drawn per seed) and on an MNIST MLP
-  (training subset drawn per seed).
+* `optimizer_race` (OPT-ADAPTIVE, OPT-MOMENTUM; optimizer_race.py): the STANDARD algorithms
+  (repro.optim's STANDARD, each checked against Keras' built-in), every one with its knobs tuned on
+  a grid, on an ill-conditioned quadratic (condition number 100, start drawn per seed) and on an
+  MNIST MLP (training subset drawn per seed).
 
 A learning-rate grid is trained in one go: G copies of the same network (`_Stack`, weights with a
 leading axis G) see the same batches, and the optimizer scales η (or Adadelta's ε) row by row
@@ -26,7 +27,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from repro import convergence, data, plots, progress, stats
+from repro import convergence, data, plots, progress
 from repro.optim import chapter_optimizers as co
 from repro.registry import Result, experiment
 
@@ -88,10 +89,12 @@ _SPEC = (tf.TensorSpec((None, 784), tf.float32), tf.TensorSpec((None,), tf.int32
 
 def _trainer(stack: _Stack, opt, track: bool = False):
     """A compiled step (each row's batch loss, then one update of every row; with `track`, also
-    each row's update · previous update) and an evaluation (each row's loss and accuracy at its
-    iterate: for NAG the iterate w, not the look-ahead point)."""
+    each row's update · previous update and, for an optimizer with per-weight rates (Adagrad,
+    RMSprop), each row's effective rate over all weights) and an evaluation (each row's loss and
+    accuracy at its iterate: for NAG the iterate w, not the look-ahead point)."""
     opt.build(stack.vars)
     at = getattr(opt, "iterate", None)
+    rate = getattr(opt, "rate", None)
 
     prev = [tf.Variable(tf.zeros_like(v.value), trainable=False) for v in stack.vars] if track else []
     iterate = lambda v: at(v) if at else v.value  # noqa: E731
@@ -114,7 +117,18 @@ def _trainer(stack: _Stack, opt, track: bool = False):
             delta = iterate(v) - b
             dot += tf.reduce_sum(delta * p, axis=[1, 2])
             p.assign(delta)
-        return losses, dot
+        # the effective rate: the per-weight rates η_i(τ) the update just used, over all weights,
+        # weighted by the squared gradient they acted on (Σ η_i g_i² / Σ g_i² = ⟨step, g⟩ / ‖g‖², the
+        # step along the gradient per unit gradient; = η for plain SGD). Weighting by g² keeps out
+        # the weights of always-blank pixels, whose rate never moves because their gradient is 0.
+        if rate is None:
+            return losses, dot, tf.zeros((stack.g,))
+        num, den = tf.zeros((stack.g,)), tf.zeros((stack.g,))
+        for v, g in zip(stack.vars, grads):
+            g2 = tf.square(g)
+            num += tf.reduce_sum(rate(v) * g2, axis=[1, 2])
+            den += tf.reduce_sum(g2, axis=[1, 2])
+        return losses, dot, num / tf.maximum(den, 1e-30)
 
     @tf.function(input_signature=_SPEC)
     def evaluate(x, y):
@@ -131,41 +145,32 @@ def _trainer(stack: _Stack, opt, track: bool = False):
     return step, evaluate
 
 
-def _train_grid(builder, knobs, x, y, xte, yte, *, seed: int, hidden: int, batch_size: int, epochs: int,
-                rate_at: int = 10) -> dict:
+def _train_grid(builder, knobs, x, y, xte, yte, *, seed: int, hidden: int, batch_size: int, epochs: int) -> dict:
     """One optimizer on a grid of its knob, `epochs` epochs of mini-batches of `batch_size`.
 
     Returns per-batch losses (steps, G), the final full-data training loss and test accuracy (G,),
-    and for Adagrad/RMSprop the mean per-weight rate of the first layer at step `rate_at` and at the end."""
+    the share of updates that reverse the previous one, and for Adagrad/RMSprop the effective rate
+    of the first layer at every step (steps, G; see `_trainer`)."""
     stack = _Stack(len(knobs), hidden, seed)
     opt = co.on_grid(builder, knobs, (len(knobs), 1, 1))
     step, evaluate = _trainer(stack, opt, track=True)
     rng = np.random.default_rng(seed + 1)
     n = len(x)
     losses, dots, rates = [], [], []
-    rate = getattr(opt, "rate", None)
-
-    def median_rate():   # the median over weights: MNIST's always-blank pixels keep η/sqrt(ε) and would rule a mean
-        r = tf.reshape(rate(stack.vars[0]), (stack.g, -1))
-        return np.median(np.asarray(r), axis=1)
-
     for _ in range(epochs):
         order = rng.permutation(n)
         for s in range(0, n, batch_size):
             idx = order[s:s + batch_size]
-            loss, dot = step(x[idx], y[idx])
+            loss, dot, eff = step(x[idx], y[idx])
             losses.append(np.asarray(loss))
             dots.append(np.asarray(dot))
-            if rate and len(losses) == rate_at:
-                rates.append(median_rate())
-    if rate:
-        rates.append(median_rate())
+            rates.append(np.asarray(eff))
     train_loss, _ = evaluate(x, y)
     _, acc = evaluate(xte, yte)
     dots = np.stack(dots[1:]) if len(dots) > 1 else np.zeros((1, len(knobs)))
     return {"losses": _finite(np.stack(losses)), "train_loss": _finite(train_loss), "acc": np.asarray(acc, "float64"),
             "reversal": np.mean(~(dots >= 0), axis=0),      # a NaN update counts as a reversal
-            "rate_ratio": rates[-1] / rates[0] if len(rates) == 2 else None}
+            "rates": np.stack(rates) if getattr(opt, "rate", None) else None}
 
 
 def _smooth(losses: np.ndarray, window: int) -> np.ndarray:
@@ -175,8 +180,20 @@ def _smooth(losses: np.ndarray, window: int) -> np.ndarray:
 
 
 def _steps_to(values: np.ndarray, target: float, cap: int) -> int:
+    """The first step at which `values` is at or below `target` (`cap` if never)."""
     hit = np.nonzero(values <= target)[0]
     return int(hit[0]) if len(hit) else cap
+
+
+def _steps_to_stay(values: np.ndarray, target: float, cap: int) -> int:
+    """The step from which `values` stays at or below `target` to the end (`cap` if it ends above).
+
+    A method that crosses the target and swings back above it (momentum's overshoot) is not there
+    yet: the first crossing would credit it with a step it did not keep."""
+    above = np.nonzero(~(values <= target))[0]
+    if not len(above):
+        return 0
+    return cap if above[-1] == len(values) - 1 else int(above[-1] + 1)
 
 
 # ---------------------------------------------------------------- OPT-GD: batch size 1, B, N
@@ -205,10 +222,32 @@ def _time_steps(x, y, sizes: dict[str, int], hidden: int, seed: int, steps: int,
     return {k: float(np.median(v)) for k, v in cpu.items()}, {k: float(np.min(v)) for k, v in wall.items()}
 
 
+def _rises_over_samples(x, y, *, hidden: int, seed: int, batch_size: int, rate: float, samples: int
+                        ) -> tuple[float, np.ndarray]:
+    """One network, plain SGD at `rate`, mini-batches of `batch_size` drawn without replacement, for
+    `samples` training samples (samples // batch_size updates): the share of updates after which the
+    full-data training loss is higher than before, and the loss after every update."""
+    stack = _Stack(1, hidden, seed)
+    step, evaluate = _trainer(stack, co.on_grid(co.STANDARD["sgd"], [rate], (1, 1, 1)))
+    rng = np.random.default_rng(seed + 1)                   # the batch order of the tuning runs
+    order = rng.permutation(len(x))
+    xs_all, ys_all = tf.constant(x), tf.constant(y)
+    losses = [float(_finite(evaluate(xs_all, ys_all)[0])[0])]
+    for u in range(max(1, samples // batch_size)):
+        if (u + 1) * batch_size > len(order):
+            order = np.concatenate([order, rng.permutation(len(x))])
+        idx = order[u * batch_size:(u + 1) * batch_size]
+        step(x[idx], y[idx])
+        losses.append(float(_finite(evaluate(xs_all, ys_all)[0])[0]))
+    curve = np.asarray(losses)
+    return float(np.mean(np.diff(curve) > 0)), curve
+
+
 @experiment("gd_variants", datasets=("mnist",))
 def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 1000, minibatch: int = 32,
                 hidden: int = 64, grid: list[float] = (0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0), shared_rate: float = 0.03,
-                epochs: int = 1, noise_updates: int = 100, timing_steps: int = 40, timing_repeats: int = 7) -> Result:
+                epochs: int = 1, noise_updates: int = 100, noise_samples: int | None = None,
+                timing_steps: int = 40, timing_repeats: int = 7) -> Result:
     """Batch size 1, a mini-batch and the full set, each at its own tuned learning rate.
 
     Regime (why): the chapter's three rules differ only in how many samples average the gradient, and
@@ -226,9 +265,20 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 1000, min
     the CPU time batch size 1 needs for `epochs` epochs. CPU time per update is measured for ONE
     network per batch size (interleaved repeats, median); the grid is then trained for the number
     of updates each batch size fits in that budget (G networks side by side: the grid's cost is not
-    the timed cost). Oscillation: the share of the first `noise_updates` updates that raise the
-    full-data training loss, at each one's tuned η and at a shared η. Machine-dependent by nature,
-    as a claim about cost is.
+    the timed cost). Machine-dependent by nature, as a claim about cost is.
+
+    Oscillation (judged): batch size 1 against the mini-batch at ONE rate (batch size 1's tuned η)
+    over the SAME training samples (`noise_samples`, default one epoch: 2,000 updates of one sample
+    against 62 of 32), each update followed by a full-data loss: the share of updates that raise it.
+    At one η the two rules differ only in how many samples average the gradient, which is what the
+    chapter's "per-sample updates oscillate" is about. Reported beside: the rate scaled with the
+    batch (η·B for the mini-batch, Goyal et al. 2017's linear scaling, which matches the progress per
+    sample, so that any rises of the mini-batch come from its 32x larger step), and the share over
+    each one's first `noise_updates` updates at its own tuned η and at `shared_rate` (v3's measure:
+    100 samples against 3,200, and a tuned mini-batch rate at the edge of stability).
+    Tried before this design (seed 0 and 1, η on the grid, one epoch of samples): batch size 1 rose
+    on 0.44-0.45 of its updates at every η from 0.01 to 0.3; the mini-batch on 0.00 at η ≤ 0.03,
+    0.15-0.16 at 0.1 and 0.37-0.44 at η ≥ 0.3 (its own tuned rate is 0.3).
     """
     x, y, xte, yte = _mnist(train_size, test_size, seed)
     n = len(x)
@@ -238,7 +288,7 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 1000, min
     seconds, wall = _time_steps(x, y, sizes, hidden, seed, timing_steps, timing_repeats)
     budget = epochs * n * seconds["sgd1"]
     metrics: dict = {"cpu_budget_seconds": budget}
-    curves = {}
+    curves, conv = {}, {}
     stack = _Stack(len(grid), hidden, seed)      # SGD keeps no state: one network and one trace for all sizes
     step, evaluate = _trainer(stack, co.on_grid(co.STANDARD["sgd"], grid, (len(grid), 1, 1)))
     for k, (name, b) in enumerate(sizes.items()):
@@ -266,6 +316,11 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 1000, min
         _, acc = evaluate(tf.constant(xte), tf.constant(yte))
         ep = min(updates, epochs * math.ceil(n / b))
         curves[name] = (steps_ * seconds[name], loss[:, best], grid[best])
+        # the tuned run's full-data loss at its (log-spaced) checks: reported (the claim is about equal
+        # compute, so no state gates it)
+        conv[name] = convergence.check(loss[:, best].tolist(), budget=f"{updates} updates ({budget:.2f} CPU s)",
+                                       metrics=[f"{name}_loss_at_time", f"{name}_loss_at_epochs",
+                                                f"{name}_test_accuracy"])
         metrics |= {f"{name}_rate": grid[best], f"{name}_rate_at_grid_edge": int(best in (0, len(grid) - 1)),
                     f"{name}_rise_fraction": float(rises[best]), f"{name}_rise_fraction_shared": float(rises[shared]),
                     f"{name}_loss_at_time": float(loss[-1, best]), f"{name}_loss_at_time_shared": float(loss[-1, shared]),
@@ -278,6 +333,20 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 1000, min
         progress.step(k + 1, len(sizes), f"batch {b}: η {grid[best]}, loss {loss[-1, best]:.4f}")
     metrics["minibatch_loss_at_equal_time"] = metrics["minibatch_loss_at_time"]
 
+    # Oscillation over equal samples: one shared η (batch size 1's tuned one), and η ∝ B (reported).
+    samples = int(noise_samples or n)
+    eta = metrics["sgd1_rate"]
+    rise1, c1 = _rises_over_samples(x, y, hidden=hidden, seed=seed, batch_size=1, rate=eta, samples=samples)
+    riseb, cb = _rises_over_samples(x, y, hidden=hidden, seed=seed, batch_size=minibatch, rate=eta, samples=samples)
+    riseb_scaled, cbs = _rises_over_samples(x, y, hidden=hidden, seed=seed, batch_size=minibatch,
+                                            rate=eta * minibatch, samples=samples)
+    metrics |= {"equal_samples": samples, "equal_samples_rate": eta,
+                "sgd1_rise_fraction_equal_samples": rise1, "minibatch_rise_fraction_equal_samples": riseb,
+                "minibatch_rise_fraction_equal_samples_scaled_rate": riseb_scaled,
+                "sgd1_updates_equal_samples": len(c1) - 1, "minibatch_updates_equal_samples": len(cb) - 1,
+                "sgd1_loss_after_equal_samples": float(c1[-1]), "minibatch_loss_after_equal_samples": float(cb[-1]),
+                "minibatch_loss_after_equal_samples_scaled_rate": float(cbs[-1])}
+
     fig, ax = plots.figure(5.5, 3.8)
     for name, (t, l, lr) in curves.items():
         ax.plot(t, l, marker=".", ms=3, label=f"{name} (B={sizes[name]}, tuned η={lr})")
@@ -285,9 +354,18 @@ def gd_variants(*, seed: int, train_size: int = 2000, test_size: int = 1000, min
     ax.set(xscale="log", yscale="log", xlabel="training CPU seconds (updates × measured CPU time per update)",
            ylabel="full-data training loss", title=f"gradient-descent variants, tuned η each, seed {seed}")
     ax.legend(fontsize=7)
-    return Result(metrics=metrics, artifacts={"gd_loss_vs_time.png": plots.png(fig)},
+    artifacts = {"gd_loss_vs_time.png": plots.png(fig)}
+    fig, ax = plots.figure(5.5, 3.8)
+    for c, b, lab in ((c1, 1, f"B=1, η={eta:g}"), (cb, minibatch, f"B={minibatch}, η={eta:g}"),
+                      (cbs, minibatch, f"B={minibatch}, η={eta * minibatch:g} (∝ B)")):
+        ax.plot(np.arange(len(c)) * b, c, lw=0.8, label=f"{lab}: rises {np.mean(np.diff(c) > 0):.2f}")
+    ax.set(yscale="log", xlabel="training samples seen", ylabel="full-data training loss after each update",
+           title=f"oscillation over equal samples, seed {seed}")
+    ax.legend(fontsize=7)
+    artifacts["gd_equal_samples.png"] = plots.png(fig)
+    return Result(metrics=metrics, artifacts=artifacts, convergence=conv,
                   notes=f"{n} MNIST training images, MLP 784-{hidden}-10, η tuned per batch size on {grid}; "
-                        f"equal compute = {budget:.2f} CPU s")
+                        f"equal compute = {budget:.2f} CPU s; oscillation over {samples} samples at η = {eta:g}")
 
 
 # ---------------------------------------------------------------- the ill-conditioned quadratic
@@ -358,12 +436,19 @@ def _path_ratio(traj: np.ndarray, until: int) -> float:
     return float(walked / straight) if straight > 0 else BIG
 
 
-def _quad_grid(builder, knobs, h, start, steps: int, target: float) -> dict:
-    """Steps until f ≤ target·f(start) for every knob value; the best = fewest steps (then lowest final f)."""
+def _quad_knobs(per_decade: int = 4) -> list[float]:
+    """η from 1e-4 to 1 on a log grid (ε for Adadelta: the squares, so that sqrt(ε), its first step, spans the same)."""
+    return [float(v) for v in np.logspace(-4, 0, 4 * per_decade + 1)]
+
+
+def _quad_grid(builder, knobs, h, start, steps: int, target: float, stay: bool = False) -> dict:
+    """Steps until f ≤ target·f(start) for every knob value (with `stay`: until f stays there); the
+    best = fewest steps (then lowest final f)."""
     traj = _quad_run(builder, knobs, h, start, steps)
     f = _finite(quad_value(h, traj))                               # (steps + 1, G)
     goal = target * float(quad_value(h, start.astype("float64")))
-    reach = [_steps_to(f[:, j], goal, steps) for j in range(len(knobs))]
+    until = _steps_to_stay if stay else _steps_to
+    reach = [until(f[:, j], goal, steps) for j in range(len(knobs))]
     best = int(np.lexsort((f[-1], reach))[0])
     return {"traj": traj, "f": f, "steps": reach, "best": best}
 
@@ -460,163 +545,3 @@ def optimizer_formulas(*, seed: int, check_steps: int = 50, train_size: int = 20
     return Result(metrics=metrics, artifacts=artifacts,
                   notes=f"gradient sequence: {check_steps} steps × 64 weights; MNIST {len(x)} images, MLP 784-{hidden}-10, "
                         f"B={batch_size}, {epochs} epochs, η grid {grid}; quadratic κ=100, {quad_steps} steps")
-
-
-# ---------------------------------------------------------------- OPT-ADAPTIVE, OPT-MOMENTUM: the race
-
-def _quad_knobs(per_decade: int = 4) -> list[float]:
-    """η from 1e-4 to 1 on a log grid (ε for Adadelta: the squares, so that sqrt(ε), its first step, spans the same)."""
-    return [float(v) for v in np.logspace(-4, 0, 4 * per_decade + 1)]
-
-
-# Each method's MNIST grid: four points a decade apart, a factor 1000 in the size of its first
-# steps. SGD, momentum, NAG and Adagrad on 1e-3 … 1 (the rates of Zeiler 2012's MNIST comparison;
-# one grid for the three η·∇E methods, so that they also meet at shared rates); RMSprop and Adam on
-# 1e-4 … 1e-1 (their step is about η per weight, Adam's default 1e-3 inside); Adadelta's ε on
-# 1e-8 … 1e-2 (Zeiler's grid; its first step is about sqrt(ε)).
-MNIST_GRIDS = {
-    "sgd": [1e-3, 1e-2, 1e-1, 1.0],
-    "momentum": [1e-3, 1e-2, 1e-1, 1.0],
-    "nesterov": [1e-3, 1e-2, 1e-1, 1.0],
-    "adagrad": [1e-3, 1e-2, 1e-1, 1.0],
-    "rmsprop": [1e-4, 1e-3, 1e-2, 1e-1],
-    "adadelta": [1e-8, 1e-6, 1e-4, 1e-2],
-    "adam": [1e-4, 1e-3, 1e-2, 1e-1],
-}
-METHODS = tuple(MNIST_GRIDS)
-
-
-@experiment("optimizer_race", datasets=("mnist",))
-def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad_steps: int = 1000, quad_target: float = 1e-6,
-                   quad_per_decade: int = 4, train_size: int = 4000, test_size: int = 2000, hidden: int = 128,
-                   batch_size: int = 64, epochs: int = 5, target_loss: float = 0.3, window: int = 20,
-                   grid_points: int = 4) -> Result:
-    """The standard algorithms, each with its own tuned rate, on two tasks.
-
-    Regime (why): the chapter's behaviour claims (momentum damps oscillation and speeds descent, NAG
-    is faster, Adam is fast and stable, Adagrad's rate decays and RMSprop fixes it, Adadelta needs no
-    learning rate) are about the algorithms as published, used as one uses them; so each runs in its
-    standard form (its formulas as written are OPT-FORMULAS') with its rate tuned on a grid of equal
-    size (tuning criterion: fewest steps to the target on the quadratic, lowest final full-data
-    training loss on MNIST).
-
-    * The ill-conditioned quadratic (eigenvalues 100 and 1, rotated 30°; the start drawn per seed
-      with both eigen-directions present) is where the textbook picture of oscillation lives: the
-      steep direction makes gradient descent zig-zag. η on one log grid for every method (4 a decade,
-      1e-4 … 1; Adadelta's ε on the squares). Oscillation = share of steps whose update reverses the
-      previous one (and the path length over the straight distance, reported), up to f ≤ 1e-6·f(0),
-      at each method's tuned η and, for SGD, momentum and NAG, at a shared η: SGD's tuned one.
-    * An MNIST MLP (784-128-10, B = 64, training subset drawn per seed) is where deep-learning
-      practice meets these claims. Grids of four points a decade apart (MNIST_GRIDS, Zeiler 2012's
-      rates for SGD and Adagrad and his ε grid for Adadelta). Steps to a training loss of
-      `target_loss` (mean of the last `window` batches) at the tuned rate; the per-weight rate of the
-      first layer at step 10 and at the end (Adagrad, RMSprop); each grid point's test accuracy (its
-      spread over the grid is the sensitivity to the knob: Adadelta's ε against SGD's η).
-    Budget-bound by design ("faster", "after the same steps"): convergence is reported, not required.
-    """
-    methods = list(methods)
-    metrics: dict = {}
-    total, done = 2 * len(methods), 0
-
-    # 1. the quadratic
-    h, start = quadratic(seed)
-    knobs = _quad_knobs(quad_per_decade)
-    quads = {}
-    for m in methods:
-        q = _quad_grid(co.STANDARD[m], [k ** 2 for k in knobs] if m == "adadelta" else knobs, h, start,
-                       quad_steps, quad_target)
-        quads[m] = q
-        b = q["best"]
-        until = min(q["steps"][b], quad_steps)
-        metrics |= {f"{m}_quad_steps_tuned": q["steps"][b], f"{m}_quad_rate": knobs[b] ** (2 if m == "adadelta" else 1),
-                    f"{m}_quad_final": float(q["f"][-1, b]),
-                    f"{m}_quad_osc_tuned": _oscillation(q["traj"][:, b], until),
-                    f"{m}_quad_path_tuned": _path_ratio(q["traj"][:, b], until)}
-        done += 1
-        progress.step(done, total, f"quadratic: {m} in {q['steps'][b]} steps")
-    if "sgd" in quads:
-        j = quads["sgd"]["best"]                  # the shared η: SGD's tuned one
-        metrics["quad_shared_rate"] = knobs[j]
-        for m in ("sgd", "momentum", "nesterov"):
-            if m in quads:
-                q = quads[m]
-                until = min(q["steps"][j], quad_steps)
-                metrics |= {f"{m}_quad_osc_shared": _oscillation(q["traj"][:, j], until),
-                            f"{m}_quad_path_shared": _path_ratio(q["traj"][:, j], until),
-                            f"{m}_quad_steps_shared": q["steps"][j]}
-    metrics["quad_steps_cap"] = quad_steps
-
-    # 2. MNIST
-    x, y, xte, yte = _mnist(train_size, test_size, seed)
-    curves, grids, accs, conv, stderr = {}, {}, {}, {}, {}
-    for m in methods:
-        grid = MNIST_GRIDS[m][:grid_points] if grid_points < 4 else MNIST_GRIDS[m]
-        r = _train_grid(co.STANDARD[m], grid, x, y, xte, yte, seed=seed, hidden=hidden,
-                        batch_size=batch_size, epochs=epochs)
-        smooth = _smooth(r["losses"], window)
-        cap = len(r["losses"])
-        b = int(np.argmin(r["train_loss"]))
-        reach = _steps_to(smooth[:, b], target_loss, cap - window + 1) + window
-        half = smooth[len(smooth) // 2, b]
-        curves[m], grids[m], accs[m] = smooth[:, b], grid, r["acc"]
-        metrics |= {f"{m}_mnist_rate": grid[b], f"{m}_mnist_rate_at_grid_edge": int(b in (0, len(grid) - 1)),
-                    f"{m}_mnist_loss_tuned": float(r["train_loss"][b]), f"{m}_mnist_steps_tuned": reach,
-                    f"{m}_mnist_acc_tuned": float(r["acc"][b]),
-                    f"{m}_mnist_late_gain": float(np.log(max(half, 1e-12) / max(smooth[-1, b], 1e-12))),
-                    f"{m}_mnist_reversal_tuned": float(r["reversal"][b]),
-                    f"{m}_mnist_grid_min_acc": float(r["acc"].min()),
-                    f"{m}_mnist_grid_acc_range": float(r["acc"].max() - r["acc"].min())}
-        stderr[f"{m}_mnist_acc_tuned"] = stats.binomial_se(float(r["acc"][b]), len(xte))
-        if r["rate_ratio"] is not None:
-            metrics[f"{m}_rate_late_over_early"] = float(r["rate_ratio"][b])
-        per_epoch = max(1, math.ceil(len(x) / batch_size))
-        epoch_mean = [float(np.mean(r["losses"][e * per_epoch:(e + 1) * per_epoch, b])) for e in range(epochs)]
-        conv[m] = convergence.check(epoch_mean, budget=f"{epochs} epochs", unit_per_point=per_epoch, unit="steps",
-                                    metrics=[f"{m}_mnist_*"] + [f"{m}_rate_late_over_early"] * (r["rate_ratio"] is not None))
-        done += 1
-        progress.step(done, total, f"mnist: {m} η={grid[b]} loss {r['train_loss'][b]:.3f}")
-    metrics["mnist_steps_cap"] = cap
-
-    artifacts = {}
-    if quads:
-        fig, axes = plots.figure(9.0, 4.0)
-        fig.clf()
-        xs = np.linspace(-2, 2, 200)
-        X, Y = np.meshgrid(xs, xs)
-        Z = quad_value(h, np.stack([X, Y], -1))
-        for k, (title, pick) in enumerate((("tuned η each", lambda m: quads[m]["best"]),
-                                           ("SGD's tuned η shared", lambda m: quads["sgd"]["best"]))):
-            ax = fig.add_subplot(1, 2, k + 1)
-            ax.contour(X, Y, np.log10(Z + 1e-6), levels=20, cmap="Greys", linewidths=0.5)
-            shown = methods if k == 0 else [m for m in ("sgd", "momentum", "nesterov") if m in quads]
-            if k == 1 and "sgd" not in quads:
-                continue
-            for i, m in enumerate(shown):
-                t = quads[m]["traj"][: min(quads[m]["steps"][pick(m)], quad_steps) + 1, pick(m)]
-                t = t[np.all(np.isfinite(t), axis=1) & (np.abs(t).max(axis=1) < 2)]
-                ax.plot(t[:, 0], t[:, 1], lw=0.8, marker=".", ms=2, color=f"C{methods.index(m)}", label=m)
-            ax.set(xlim=(-2, 2), ylim=(-2, 2), aspect="equal", title=f"quadratic κ=100, {title}, seed {seed}")
-            ax.legend(fontsize=6)
-        artifacts["quadratic_trajectories.png"] = plots.png(fig)
-    fig, ax = plots.figure(5.5, 3.8)
-    for m, c in curves.items():
-        ax.plot(np.arange(len(c)) + window, c, color=f"C{methods.index(m)}", label=f"{m} ({metrics[f'{m}_mnist_rate']:g})")
-    ax.axhline(target_loss, color="grey", ls=":")
-    ax.set(yscale="log", xlabel="step", ylabel=f"training loss (mean of {window} batches)",
-           title=f"MNIST MLP, tuned rate each, seed {seed}")
-    ax.legend(fontsize=6)
-    artifacts["mnist_loss_tuned.png"] = plots.png(fig)
-    fig, ax = plots.figure(5.5, 3.8)
-    for m in accs:
-        pos = np.arange(len(grids[m])) - (len(grids[m]) - 1) / 2
-        ax.plot(pos, accs[m], marker="o", color=f"C{methods.index(m)}",
-                label=f"{m}: {'ε' if m == 'adadelta' else 'η'} {grids[m][0]:g}…{grids[m][-1]:g}")
-    ax.set(xlabel="grid position (a decade a step; Adadelta: ε, two decades a step)", ylabel="test accuracy",
-           title=f"sensitivity to the knob, seed {seed}")
-    ax.legend(fontsize=6)
-    artifacts["mnist_grid_sensitivity.png"] = plots.png(fig)
-    return Result(metrics=metrics, artifacts=artifacts, convergence=conv, stderr=stderr,
-                  test_set={k: "fixed" if len(xte) == data.mnist.SIZES["test"] else "per_seed" for k in stderr},
-                  notes=f"standard algorithms, rate tuned per method; quadratic κ=100 (30° rotation), {quad_steps} steps, "
-                        f"target f ≤ {quad_target:g}·f(0); MNIST {len(x)} images, MLP 784-{hidden}-10, B={batch_size}, "
-                        f"{epochs} epochs, grids {MNIST_GRIDS}")
