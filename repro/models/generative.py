@@ -82,3 +82,19 @@ def dcgan_discriminator(*, width: int = 64, conditions: int = 0) -> keras.Model:
     x = layers.LeakyReLU(0.2)(layers.Conv2D(width // 2, 4, strides=2, padding="same")(x))
     x = layers.LeakyReLU(0.2)(layers.Conv2D(width, 4, strides=2, padding="same")(x))
     return keras.Model(x_in, layers.Dense(1)(layers.Flatten()(x)))
+
+
+def toy_mlp(inputs: int, outputs: int, *, hidden: Sequence[int], activation: str = "relu",
+            initializer: str | keras.initializers.Initializer = "he_uniform", input_scale: float = 1.0,
+            output_activation: str | None = None) -> keras.Model:
+    """The 2-D toy GANs' networks: a plain MLP (`hidden` widths, `activation`), a linear head of size
+    `outputs`, every kernel drawn by `initializer` (a fresh copy per layer), inputs multiplied by
+    `input_scale` first (Metz et al.'s discriminator divides the ring by 4)."""
+    def init():
+        return keras.initializers.get(initializer) if isinstance(initializer, str) else \
+            initializer.__class__.from_config(initializer.get_config())
+    x_in = keras.Input((inputs,))
+    x = layers.Rescaling(input_scale)(x_in) if input_scale != 1.0 else x_in
+    for h in hidden:
+        x = layers.Dense(h, activation=activation, kernel_initializer=init())(x)
+    return keras.Model(x_in, layers.Dense(outputs, activation=output_activation, kernel_initializer=init())(x))
