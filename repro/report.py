@@ -115,10 +115,8 @@ def _judged_line(spec: dict) -> str:
 
 
 def _seeds_text(e: dict) -> str:
-    """The seed count, with why when seeds were added or the maximum was reached."""
-    why = e.get("seeds_why") or ""
-    n = str(e.get("n_seeds") or 0)
-    return f"{n} ({why})" if ("added" in why or "maximum" in why) else n
+    """The seed count, with why when seeds were added or the maximum was reached, or when --seeds fixed it."""
+    return record.seeds_text(e)
 
 
 def current_claims() -> dict[str, tuple[str, object]]:
@@ -322,6 +320,8 @@ def _scaled_part(rule: dict, m: dict, metrics: dict) -> tuple[float | None, list
     kind = verdict.rule_kind(rule)
     t = rule[kind]
     vals = m.get("values") or []
+    if kind in ("in_seeds", "paired_within"):   # a share of seeds, a band around another metric: no line scale
+        return None, None, None, ""
     if kind == "paired":
         adv = m.get("advantage") or {}
         if not _num(adv.get("mean")):
@@ -569,6 +569,8 @@ def _clause(name: str, m: dict, spec: dict, exact: bool) -> str:
     kind = verdict.rule_kind(rule)
     t = rule[kind]
     claimed = spec.get("claimed")
+    if kind in ("in_seeds", "paired_within"):
+        return f"{name}: {m.get('detail') or m.get('status')}"
     if kind == "paired":
         adv = m.get("advantage") or {}
         better = t["better"]
@@ -868,7 +870,7 @@ def _card(r: dict, results_dir: Path, images: _Images) -> str:
     if not e.get("checkable", True):
         text.append(f"<p><em>Not checkable here:</em> {_e(e.get('reason', ''))}</p>")
     why = f": {_e(e['seeds_why'])}" if e.get("seeds_why") else ""
-    level = f"; each part decided with a {e['level']:.1%} interval" if isinstance(e.get("level"), float) else ""
+    level = f"; {record.level_text(e)}" if record.level_text(e) else ""
     text.append(f"<p><strong>Seeds:</strong> {_e(e.get('n_seeds', 0))}{why}{_e(level)}</p>")
     for u in e.get("unconverged") or []:
         text.append(f"<p><em>Not converged:</em> {_e(u)}</p>")

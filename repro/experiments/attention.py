@@ -237,7 +237,7 @@ def scaled_dot_product(*, seed: int, dims: tuple[int, ...] = (16, 32, 64, 128, 2
         for dk, t in zip(train_dims, trained[name]):
             tr.append(f"{dk},{name},{t['lr']:g},{t['test_loss']:.5g},{t['test_accuracy']:.4f},"
                       f"{t['init_grad_qk']:.4g}," + " ".join(f"{x:.4g}" for x in t["curve"]))
-    return Result(metrics=metrics, stderr=stderr, convergence=convergence,
+    return Result(metrics=metrics, stderr=stderr, test_set={k: "per_seed" for k in stderr}, convergence=convergence,
                   artifacts={"saturation.png": plots.png(fig), "by_dk.csv": "\n".join(table).encode(),
                              "trained.csv": "\n".join(tr).encode()},
                   notes=f"analysis: {queries} queries × {keys} keys, entries N(0,1), judged at d_k = {judge_dim}; "
@@ -567,7 +567,7 @@ def multihead_vs_single(*, seed: int, length: int = 10, symbols: int = 10, offse
     ax[0].legend(fontsize=7)
     ax[1].bar(["single", f"{heads} heads"], [best["single"]["test_accuracy"], best["multi"]["test_accuracy"]])
     ax[1].set(ylabel="test token accuracy", ylim=(0, 1))
-    return Result(metrics=metrics, stderr=stderr, convergence=convergence,
+    return Result(metrics=metrics, stderr=stderr, test_set={k: "per_seed" for k in stderr}, convergence=convergence,
                   artifacts={"heads.png": plots.png(fig)},
                   notes=f"one post-norm layer, d_model {d_model}, ff {ff}; 1 head vs {heads} heads "
                         f"({best['single']['params']} vs {best['multi']['params']} parameters); {steps} Adam steps "
@@ -852,7 +852,7 @@ def norm_residual_ablation(*, seed: int, layers: int = 8, length: int = 12, symb
     for v, b in best.items():
         rows += [f"{v},{b['lr']:g},{(i + 1) * b['every']},{l:.5g},{a:.4f}"
                  for i, (l, a) in enumerate(zip(b["curve"], b["acc_curve"]))]
-    return Result(metrics=metrics, stderr=stderr, convergence=conv,
+    return Result(metrics=metrics, stderr=stderr, test_set={k: "per_seed" for k in stderr}, convergence=conv,
                   artifacts={"loss_and_gradients.png": plots.png(fig), "curves.csv": "\n".join(rows).encode()},
                   notes=f"{layers} post-norm encoder layers, d {d_model}, {heads} heads, ff {ff}; reverse {length} "
                         f"digits, {train_size} training sequences, {steps} Adam steps of {batch_size} "

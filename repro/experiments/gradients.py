@@ -123,6 +123,7 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
     ax.legend(fontsize=7)
     return Result(metrics=metrics, artifacts={"layer_gradients.png": plots.png(fig)},
                   stderr=stderr, convergence=converged,
+                  test_set={k: "fixed" if len(yte) == data.mnist.SIZES["test"] else "per_seed" for k in stderr},
                   notes=f"{len(x)} MNIST training images (a random subset for this seed), {width} units per "
                         f"hidden layer, SGD lr {learning_rate}, batch {batch_size}; gradients on a fixed batch "
                         f"of {len(probe_x)}")

@@ -89,6 +89,8 @@ def lenet5_mnist(*, seed: int, epochs: int = 12, batch_size: int = 128, learning
                  "params": int(model.count_params())},
         artifacts={"loss.png": plots.png(fig)},
         stderr={"test_error": stats.binomial_se(test_error, len(x_test))},
+        # the real 10,000 test images on every seed; a smaller test_size draws a subset per seed
+        test_set={"test_error": "fixed" if len(x_test) == MNIST_SIZES["test"] else "per_seed"},
         convergence={"lenet": convergence.from_history(history, monitor="loss", budget=f"{epochs} epochs")},
         notes=f"{len(x_train)} training and {len(x_test)} test images of real MNIST"
               f"{' (subsets drawn at random for this seed)' if subset else ''}; "
@@ -174,6 +176,8 @@ def lenet5_mnist_1998(*, seed: int, epochs: int = 12, batch_size: int = 64, lear
                  "effective_params": effective_params(model)},
         artifacts={"loss.png": plots.png(fig)},
         stderr={"test_error": stats.binomial_se(test_error, len(x_test))},
+        # the real 10,000 test images on every seed; a smaller test_size draws a subset per seed
+        test_set={"test_error": "fixed" if len(x_test) == MNIST_SIZES["test"] else "per_seed"},
         convergence={"lenet1998": convergence.from_history(history, monitor="loss", budget=f"{epochs} epochs")},
         notes=f"{len(x_train)} training and {len(x_test)} test images of real MNIST"
               f"{' (subsets drawn at random for this seed)' if subset else ''}; 1.7159·tanh(2/3·a), "

@@ -615,6 +615,7 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad_steps: int =
     ax.legend(fontsize=6)
     artifacts["mnist_grid_sensitivity.png"] = plots.png(fig)
     return Result(metrics=metrics, artifacts=artifacts, convergence=conv, stderr=stderr,
+                  test_set={k: "fixed" if len(xte) == data.mnist.SIZES["test"] else "per_seed" for k in stderr},
                   notes=f"standard algorithms, rate tuned per method; quadratic κ=100 (30° rotation), {quad_steps} steps, "
                         f"target f ≤ {quad_target:g}·f(0); MNIST {len(x)} images, MLP 784-{hidden}-10, B={batch_size}, "
                         f"{epochs} epochs, grids {MNIST_GRIDS}")

@@ -338,6 +338,7 @@ def adding_problem_lengths(*, seed: int, lengths: list[int] = (100, 200, 400),
     return Result(metrics=metrics,
                   artifacts={"mse_vs_length.png": plots.png(fig), "curves.png": plots.png(fig2)},
                   stderr=stderr, convergence=converged,
+                  test_set={k: "per_seed" for k in stderr},   # test sequences drawn with the seed
                   notes=f"{units} units; Adam at rates {', '.join(f'{r:g}' for r in rates)} (the best on "
                         f"validation reported per kind; "
                         f"{'tuned at every length' if tune_every_length else f'tuned at T={lengths[0]}, kept at longer T'}), "

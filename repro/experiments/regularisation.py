@@ -141,6 +141,17 @@ def paired(metrics: dict, stderr: dict, name: str, a: dict, b: dict) -> None:
     stderr[f"{name}_test_loss_minus_baseline"] = _mean_se(a["per_loss"] - b["per_loss"])
 
 
+def paired_ses(stderr: dict, name: str) -> dict:
+    """Result.paired_se: ``name``'s test accuracy and loss against the baseline's, from the
+    per-image differences on the same test images (the *_minus_baseline standard errors)."""
+    return {f"{name}_test_{k}|baseline_test_{k}": stderr[f"{name}_test_{k}_minus_baseline"] for k in ("acc", "loss")}
+
+
+def per_seed(metrics: dict) -> dict:
+    """Result.test_set: every test metric is measured on this seed's own test images."""
+    return {k: "per_seed" for k in metrics if "test" in k}
+
+
 def _orders(seed: int, n: int, epochs: int) -> list[np.ndarray]:
     """The mini-batch order of every epoch: one shuffle per epoch, the same for paired sides."""
     rng = np.random.default_rng([seed, 7])
@@ -214,8 +225,8 @@ def dropout_overfit(*, seed: int, train_size: int = 1000, test_size: int = 5000,
     a1.set(yscale="log", xlabel="epoch", ylabel="loss (dashed: training batches, solid: test)")
     a2.set(xlabel="epoch", ylabel="test accuracy", title=f"{train_size} images, seed {seed}")
     a1.legend(fontsize=7)
-    return Result(metrics=metrics, stderr=stderr, convergence=conv,
-                  artifacts={"dropout_curves.png": plots.png(fig)},
+    return Result(metrics=metrics, stderr=stderr, test_set=per_seed(metrics), convergence=conv,
+                  paired_se=paired_ses(stderr, "dropout"), artifacts={"dropout_curves.png": plots.png(fig)},
                   notes=f"MLP 784-{'-'.join([str(hidden)] * depth)}-10 ReLU, Adam {learning_rate}, B = {batch_size}, "
                         f"{epochs} epochs on {train_size} random training images (this seed's); dropout "
                         f"{input_dropout} on the inputs and {hidden_dropout} after each hidden layer; "
@@ -340,7 +351,8 @@ def early_stopping(*, seed: int, train_size: int = 1000, val_size: int = 500, te
     ax.axvline(restored, color="C2", ls="--", lw=1, label=f"restored epoch {restored} (stopped at {ran})")
     ax.set(xlabel="epoch", ylabel="accuracy", title=f"{train_size} images, {label_noise:.0%} labels flipped, seed {seed}")
     ax.legend(fontsize=7)
-    return Result(metrics=metrics, stderr=stderr, convergence=conv, artifacts={"earlystop_curves.png": plots.png(fig)},
+    return Result(metrics=metrics, stderr=stderr, test_set=per_seed(metrics), convergence=conv,
+                  paired_se=paired_ses(stderr, "earlystop"), artifacts={"earlystop_curves.png": plots.png(fig)},
                   notes=f"MLP 784-{'-'.join([str(hidden)] * depth)}-10 ReLU, Adam {learning_rate}, B = {batch_size}, "
                         f"{epochs} epochs on {train_size} training images with {label_noise:.0%} of labels flipped, "
                         f"{val_size} equally noisy validation images; early stopping on validation accuracy, "
@@ -412,7 +424,8 @@ def augmentation(*, seed: int, train_size: int = 1000, test_size: int = 5000, hi
     ax.set(yscale="log", xlabel="epoch", ylabel="training loss (mean over batches)",
            title=f"{train_size} images, seed {seed}")
     ax.legend(fontsize=7)
-    return Result(metrics=metrics, stderr=stderr, convergence=conv, artifacts={"augment_loss.png": plots.png(fig)},
+    return Result(metrics=metrics, stderr=stderr, test_set=per_seed(metrics), convergence=conv,
+                  paired_se=paired_ses(stderr, "augment"), artifacts={"augment_loss.png": plots.png(fig)},
                   notes=f"MLP 784-{'-'.join([str(hidden)] * depth)}-10 ReLU, Adam {learning_rate}, B = {batch_size}, "
                         f"{epochs} epochs on {train_size} random training images; augmentation: shifts up to "
                         f"{max_shift:g} px and rotations up to {max_rotation:g} degrees, new per image and step; "

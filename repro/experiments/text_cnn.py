@@ -314,6 +314,8 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
                     "logreg_iterations": base["iterations"],
                     "fresh_share_test": float(labels[te].mean())})
     stderr["fresh_share_test"] = stats.binomial_se(metrics["fresh_share_test"], n_test)
+    paired_se = {f"{a}_accuracy|{b}_accuracy": stats.paired_item_se(correct[a], correct[b])
+                 for a, b in (("chapter_cnn", "logreg"), ("wide_cnn", "logreg"), ("logreg", "majority"))}
 
     fig, ax = plots.figure(5.6, 3.2)
     names = ["chapter_cnn", "wide_cnn", "logreg", "mnb", "majority"]
@@ -322,6 +324,8 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
            title=f"Rotten Tomatoes fresh/rotten, seed {seed} ({n_test} test sentences)")
     return Result(metrics=metrics, artifacts={"accuracy.png": plots.png(fig)},
                   stderr=stderr, convergence=converged,
+                  test_set={k: "per_seed" for k in stderr},   # the film split changes with the seed
+                  paired_se=paired_se,
                   notes=f"embedding {embed_dim} (random init, trained), {seq_len} tokens, vocabulary "
                         f"{vocab}; Adam {learning_rate:g}, batch {batch_size}, early stopping on the "
                         f"validation films; wide: {wide_filters} filters per height, dropout {wide_dropout}; "
