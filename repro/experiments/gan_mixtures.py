@@ -284,7 +284,8 @@ def gan_mixtures(*, seed: int, losses: list[str] = LOSSES, mixtures: list[str] =
                         f"{p}seconds_{mix}": h["seconds"], f"{p}learning_rate": rate}
             for name, curve in (("hq", h["hq"]), ("modes", h["modes"])):
                 conv[f"{loss}_{mix}_{name}"] = convergence.check(
-                    curve, budget=f"{steps} G steps", higher=True, unit_per_point=h["every"], unit="G steps")
+                    curve, budget=f"{steps} G steps", higher=True, unit_per_point=h["every"], unit="G steps",
+                    metrics=[f"{p}*_{mix}", f"{p}hq_share_min", f"{p}loss_quality_corr", f"{p}far_grad_ratio"])
         metrics["check_steps"] = hs[mix][losses[0]]["step"]
     for loss in losses:
         p = f"{loss}_"

@@ -106,7 +106,7 @@ def cgan_mnist(*, seed: int, archs: list[str] = CGAN_ARCHS, latent: int = 64, wi
         metrics |= sc.score(out, arch)
         if arch == "dcgan":                 # the judged design; the MLP design is reported
             conv["dcgan_cgan"] = convergence.check(curve, budget=f"{steps} steps", higher=True,
-                                                   unit_per_point=every, unit="steps")
+                                                   unit_per_point=every, unit="steps", metrics=["dcgan_*"])
         ax.plot(at, curve, "o-", label=arch)
         grid = np.concatenate([out[want == d][:10] for d in range(10)])
         artifacts[f"{arch}_cgan_samples.png"] = _sample_grid(
@@ -165,7 +165,8 @@ def dcgan_vs_mlp(*, seed: int, latent: int = 64, width: int = 64, g_hidden: list
         metrics[f"{name}_train_seconds"] = time.perf_counter() - t0 - spent[0]
         metrics[f"{name}_steps"] = n_steps
         metrics[f"{name}_fid_curve"] = [round(v, 3) for v in curve]
-        conv[name] = convergence.check(curve, budget=f"{n_steps} steps", unit_per_point=every, unit="steps")
+        conv[name] = convergence.check(curve, budget=f"{n_steps} steps", unit_per_point=every, unit="steps",
+                                       metrics=[f"{name}_*"])
         out = _to01(gan.sample(z_eval))
         metrics |= sc.score(out, name)
         metrics |= {f"{name}_g_params": int(gan.G.count_params()), f"{name}_d_params": int(gan.D.count_params())}
