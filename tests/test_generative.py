@@ -186,11 +186,36 @@ def test_scorer_and_cgan_end_to_end(tiny_mnist, tmp_path):
     r = gan_mnist.cgan_mnist(seed=0, latent=8, width=8, g_hidden=[16], d_hidden=[16], train_size=200, steps=3,
                         batch_size=16, per_label=5, scorer_train_size=600, scorer_epochs=2, reference_size=200,
                         scorer_dir=str(tmp_path))
-    for arch in gan_mnist.CGAN_ARCHS:
+    for arch in ("dcgan", "mlp"):                                               # the default designs
         assert 0 <= r.metrics[f"{arch}_label_accuracy"] <= 1 and len(r.metrics[f"{arch}_label_accuracy_by_digit"]) == 10
+        assert 0 <= r.metrics[f"{arch}_d_label_preference"] <= 1 and r.metrics[f"{arch}_g_label_effect"] >= 0
         assert r.metrics[f"{arch}_fid"] > 0 and r.artifacts[f"{arch}_cgan_samples.png"][:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="archs must be among"):
         gan_mnist.cgan_mnist(seed=0, archs=["resnet"])
+
+
+def test_label_use_tells_a_label_blind_gan_from_one_that_listens():
+    class Blind:                     # D and G ignore the label: preference ½, effect 0
+        def D(self, xc, training=False):
+            return tf.constant(xc[:, :1])
+
+        def sample(self, z, c):
+            return np.repeat(z[:, :1], 4, 1)
+
+    class Listens(Blind):            # D scores the label's agreement with the image, G draws the label
+        def D(self, xc, training=False):
+            return tf.constant((xc[:, 10:] * xc[:, :10]).sum(1, keepdims=True))
+
+        def sample(self, z, c):
+            return np.repeat(c.argmax(1)[:, None].astype("float32"), 4, 1) + 0.01 * z[:, :1]
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 200)
+    x = np.eye(10, dtype="float32")[y]                                   # an "image" that shows its label
+    z = rng.standard_normal((100, 3)).astype("float32")
+    assert gan_mnist.label_use(Blind(), x, y, z, rng) == (0.5, 0.0)
+    pref, effect = gan_mnist.label_use(Listens(), x, y, z, rng)
+    assert pref == 1.0 and effect > 100
 
 
 def test_suite_file_loads_and_names_existing_metrics():

@@ -26,13 +26,28 @@ from repro import progress
 LOSSES = ("minimax", "nonsat", "lsgan", "wgan_gp")
 
 
-def optimizer(loss: str, learning_rate: float | None = None, decay: tuple[float, int] | None = None,
+class HoldThenDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """`rate` for the first `hold` updates, then exponential decay to `final` at update `updates`."""
+
+    def __init__(self, rate: float, final: float, updates: int, hold: int = 0):
+        self.rate, self.final, self.updates, self.hold = float(rate), float(final), int(updates), int(hold)
+
+    def __call__(self, step):
+        t = tf.clip_by_value((tf.cast(step, tf.float32) - self.hold) / max(1, self.updates - self.hold), 0.0, 1.0)
+        return self.rate * (self.final / self.rate) ** t
+
+    def get_config(self) -> dict:
+        return {"rate": self.rate, "final": self.final, "updates": self.updates, "hold": self.hold}
+
+
+def optimizer(loss: str, learning_rate: float | None = None, decay: tuple[float, int, int] | None = None,
               betas: tuple[float, float] | None = None) -> keras.optimizers.Optimizer:
-    """Adam as in each loss's paper; `decay` = (final rate, updates): exponential decay to that rate."""
+    """Adam as in each loss's paper; `decay` = (final rate, updates, hold): the rate is held for `hold`
+    updates, then decays exponentially to the final rate at `updates`."""
     lr = learning_rate or (1e-4 if loss == "wgan_gp" else 2e-4)
     if decay is not None:
-        final, updates = decay
-        lr = keras.optimizers.schedules.ExponentialDecay(lr, decay_steps=updates, decay_rate=final / lr)
+        final, updates, hold = decay
+        lr = HoldThenDecay(lr, final, updates, hold)
     b1, b2 = betas or ((0.5, 0.9) if loss == "wgan_gp" else (0.5, 0.999))
     return keras.optimizers.Adam(lr, beta_1=b1, beta_2=b2)
 
@@ -63,15 +78,25 @@ def g_loss(loss: str, fake):
 class GAN:
     """G, D and a compiled loop of training steps; `classes` > 0 concatenates a one-hot label to both
     inputs (CGAN). Each generator step follows `n_critic` discriminator steps (5 for WGAN-GP, else 1).
-    `betas` overrides Adam's (β1, β2); `jit_compile` compiles the loop with XLA."""
+    `final_learning_rate`: the rate decays exponentially to it over `steps` G steps, after being held for
+    the first `hold` share of them. `betas` overrides Adam's (β1, β2); `jit_compile` compiles the loop with XLA. `ema` (e.g. 0.999) keeps
+    an exponential moving average of G's weights after every G step (`G_ema`; Yazıcı et al. 2019, "The
+    unusual effectiveness of averaging in GAN training"), which `sample(averaged=True)` draws from."""
 
     def __init__(self, G: keras.Model, D: keras.Model, loss: str, *, classes: int = 0, gp_weight: float = 10.0,
                  learning_rate: float | None = None, final_learning_rate: float | None = None, steps: int = 0,
-                 betas: tuple[float, float] | None = None, n_critic: int | None = None, jit_compile: bool = True):
+                 hold: float = 0.0,
+                 betas: tuple[float, float] | None = None, n_critic: int | None = None, jit_compile: bool = True,
+                 ema: float | None = None):
         self.G, self.D, self.loss, self.classes = G, D, loss, classes
+        self.G_ema = None
+        if ema:
+            self.G_ema = keras.models.clone_model(G)
+            self.G_ema.set_weights(G.get_weights())
+        G_ema = self.G_ema
         self.latent = int(G.input_shape[-1]) - classes
         self.n_critic = n_critic = n_critic or (5 if loss == "wgan_gp" else 1)
-        decays = [(final_learning_rate, steps), (final_learning_rate, steps * n_critic)] \
+        decays = [(final_learning_rate, steps * k, int(hold * steps * k)) for k in (1, n_critic)] \
             if final_learning_rate else [None, None]
         self.g_opt, self.d_opt = (optimizer(loss, learning_rate, d, betas) for d in decays)
         self.g_opt.build(G.trainable_variables)
@@ -112,6 +137,9 @@ class GAN:
                 fake = G(tf.concat([z, c], 1), training=True)
                 value = g_loss(loss, D(tf.concat([fake, c], 1), training=True))
             self.g_opt.apply_gradients(zip(tape.gradient(value, G.trainable_variables), G.trainable_variables))
+            if G_ema is not None:
+                for a, w in zip(G_ema.weights, G.weights):
+                    a.assign(ema * a + (1.0 - ema) * w)
             return value
 
         @tf.function(reduce_retracing=True, jit_compile=jit_compile)
@@ -131,11 +159,15 @@ class GAN:
 
         self.run = run
 
-    def sample(self, z: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+    def sample(self, z: np.ndarray, c: np.ndarray | None = None, *, averaged: bool = False) -> np.ndarray:
+        """G's samples for noise `z` (and one-hot labels `c`); `averaged`: from the weight average G_ema."""
+        G = self.G_ema if averaged else self.G
+        if G is None:
+            raise ValueError("this GAN keeps no weight average (ema=None)")
         c = np.zeros((len(z), 0), "float32") if c is None else c
         zc = np.concatenate([z, c], 1).astype("float32")
         # direct calls: predict() would trace a new function for every model
-        return np.concatenate([self.G(zc[i:i + 1000], training=False).numpy() for i in range(0, len(zc), 1000)])
+        return np.concatenate([G(zc[i:i + 1000], training=False).numpy() for i in range(0, len(zc), 1000)])
 
 
 def train(gan: GAN, x: np.ndarray, *, steps: int, batch_size: int, rng: np.random.Generator,

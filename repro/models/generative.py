@@ -98,3 +98,39 @@ def toy_mlp(inputs: int, outputs: int, *, hidden: Sequence[int], activation: str
     for h in hidden:
         x = layers.Dense(h, activation=activation, kernel_initializer=init())(x)
     return keras.Model(x_in, layers.Dense(outputs, activation=output_activation, kernel_initializer=init())(x))
+
+
+class Maxout(layers.Layer):
+    """The maximum over `pieces` linear pieces per unit (Goodfellow et al. 2013)."""
+
+    def __init__(self, units: int, pieces: int, **kw):
+        super().__init__(**kw)
+        self.units, self.pieces = units, pieces
+        self.dense = layers.Dense(units * pieces)
+
+    def call(self, x):
+        h = self.dense(x)
+        return keras.ops.max(keras.ops.reshape(h, (-1, self.units, self.pieces)), axis=-1)
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"units": self.units, "pieces": self.pieces}
+
+
+def mirza_generator(latent: int, *, conditions: int = 10, outputs: int = 784) -> keras.Model:
+    """Mirza & Osindero 2014's conditional MLP generator: z → 200 ReLU and the label → 1,000 ReLU, joined
+    into 1,200 ReLU, then the image (tanh here: the GANs' images are in [-1, 1]; theirs sigmoid in [0, 1])."""
+    zc = keras.Input((latent + conditions,))
+    hz = layers.Dense(200, activation="relu")(zc[:, :latent])
+    hy = layers.Dense(1000, activation="relu")(zc[:, latent:])
+    h = layers.Dense(1200, activation="relu")(layers.Concatenate()([hz, hy]))
+    return keras.Model(zc, layers.Dense(outputs, activation="tanh")(h))
+
+
+def mirza_discriminator(*, inputs: int = 784, conditions: int = 10, dropout: float = 0.5) -> keras.Model:
+    """Mirza & Osindero 2014's conditional MLP discriminator: the image → maxout 240 units × 5 pieces, the
+    label → maxout 50 × 5, joined into maxout 240 × 4, then one logit; dropout 0.5 on the hidden layers."""
+    xc = keras.Input((inputs + conditions,))
+    hx = layers.Dropout(dropout)(Maxout(240, 5)(xc[:, :inputs]))
+    hy = layers.Dropout(dropout)(Maxout(50, 5)(xc[:, inputs:]))
+    h = layers.Dropout(dropout)(Maxout(240, 4)(layers.Concatenate()([hx, hy])))
+    return keras.Model(xc, layers.Dense(1)(h))
