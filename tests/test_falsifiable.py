@@ -92,7 +92,10 @@ def _synthetic(claim: suites.Claim, suite: suites.Suite, flip: str | None) -> di
         results = {str(s): {"metrics": {}, "seconds": 1.0, "error": None} for s in range(n)}
         for m in claim.metrics:
             if m.run == rid and m.name in values:
-                for s, v in enumerate(_measure(values[m.name], n)):
+                # an existence rule over seeds that asks each seed for an exact value (an indicator):
+                # every seed gives it exactly
+                exact = m.rule and verdict.rule_kind(m.rule) == "in_seeds" and "equal" in m.rule["in_seeds"]["where"]
+                for s, v in enumerate([values[m.name]] * n if exact else _measure(values[m.name], n)):
                     results[str(s)]["metrics"][m.key] = v
         runs[rid] = {"id": rid, "experiment": run.experiment, "params": {}, "params_hash": "x", "seconds": 3.0,
                      "deterministic": run.deterministic, "looks": [3], "results": results, "seeds_why": ""}

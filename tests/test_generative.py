@@ -16,7 +16,7 @@ import tensorflow as tf  # noqa: E402
 from repro import data, suite  # noqa: E402
 from repro.data import mitdb  # noqa: E402
 from repro.data.checksum import checksum  # noqa: E402
-from repro.experiments import autoencoders, gans, mnist_scoring  # noqa: E402
+from repro.experiments import autoencoders, gan_core, gan_densities, gan_mixtures, gan_mnist, mnist_scoring  # noqa: E402
 from tests.conftest import use_block_digits  # noqa: E402
 from repro.models.generative import dcgan_discriminator, dcgan_generator, mlp_discriminator, mlp_generator  # noqa: E402
 
@@ -81,15 +81,15 @@ def test_frechet_distance_of_gaussians():
 
 
 def test_mode_metrics_count_modes_and_high_quality_share():
-    modes, sd = gans.mixture_modes("ring8")
-    assert modes.shape == (8, 2) and gans.mixture_modes("grid25")[0].shape == (25, 2)
-    assert gans.mode_metrics(modes.astype("float32"), "ring8") == (8, 1.0)
+    modes, sd = gan_mixtures.mixture_modes("ring8")
+    assert modes.shape == (8, 2) and gan_mixtures.mixture_modes("grid25")[0].shape == (25, 2)
+    assert gan_mixtures.mode_metrics(modes.astype("float32"), "ring8") == (8, 1.0)
     one = np.repeat(modes[:1], 10, axis=0) + 2 * sd                     # within 3σ of one mode
     far = np.zeros((10, 2))                                              # the ring's centre: no mode
-    n, hq = gans.mode_metrics(np.concatenate([one, far]), "ring8")
+    n, hq = gan_mixtures.mode_metrics(np.concatenate([one, far]), "ring8")
     assert n == 1 and hq == 0.5
-    s = gans.mixture_sample("grid25", 2500, np.random.default_rng(0))
-    assert gans.mode_metrics(s, "grid25")[0] == 25 and gans.mode_metrics(s, "grid25")[1] > 0.98
+    s = gan_mixtures.mixture_sample("grid25", 2500, np.random.default_rng(0))
+    assert gan_mixtures.mode_metrics(s, "grid25")[0] == 25 and gan_mixtures.mode_metrics(s, "grid25")[1] > 0.98
 
 
 # ------------------------------------------------------------------------------------ VAE formulas
@@ -109,11 +109,11 @@ def test_kl_closed_form_and_the_chapters_regulariser():
 def test_gan_losses():
     real, fake = tf.constant([[2.0]]), tf.constant([[-1.0]])
     bce = -np.log(1 / (1 + np.exp(-2.0))) - np.log(1 - 1 / (1 + np.exp(1.0)))
-    assert float(gans._d_loss("minimax", real, fake)) == pytest.approx(bce, rel=1e-5)
-    assert float(gans._d_loss("lsgan", real, fake)) == pytest.approx(0.5 * (1 + 1))
-    assert float(gans._d_loss("wgan_gp", real, fake)) == pytest.approx(-3.0)
-    assert float(gans._g_loss("minimax", fake)) == pytest.approx(np.log(1 - 1 / (1 + np.exp(1.0))), rel=1e-5)
-    assert float(gans._g_loss("nonsat", fake)) == pytest.approx(-np.log(1 / (1 + np.exp(1.0))), rel=1e-5)
+    assert float(gan_core.d_loss("minimax", real, fake)) == pytest.approx(bce, rel=1e-5)
+    assert float(gan_core.d_loss("lsgan", real, fake)) == pytest.approx(0.5 * (1 + 1))
+    assert float(gan_core.d_loss("wgan_gp", real, fake)) == pytest.approx(-3.0)
+    assert float(gan_core.g_loss("minimax", fake)) == pytest.approx(np.log(1 - 1 / (1 + np.exp(1.0))), rel=1e-5)
+    assert float(gan_core.g_loss("nonsat", fake)) == pytest.approx(-np.log(1 / (1 + np.exp(1.0))), rel=1e-5)
 
 
 def test_dcgan_shapes():
@@ -134,7 +134,7 @@ def test_conditional_dcgan_sees_the_label():
 
 
 def test_learning_rate_decays_to_its_final_value():
-    gan = gans.GAN(mlp_generator(2, outputs=2, hidden=(8,), activation="linear"),
+    gan = gan_core.GAN(mlp_generator(2, outputs=2, hidden=(8,), activation="linear"),
                    mlp_discriminator(inputs=2, hidden=(8,)), "wgan_gp", learning_rate=1e-3,
                    final_learning_rate=1e-4, steps=100)
     assert float(gan.g_opt.learning_rate) == pytest.approx(1e-3)
@@ -146,10 +146,10 @@ def test_learning_rate_decays_to_its_final_value():
 def test_gan_training_is_deterministic_for_a_seed():
     def run(seed):
         tf.keras.utils.set_random_seed(seed)
-        gan = gans.GAN(mlp_generator(2, outputs=2, hidden=(8,), activation="linear"),
+        gan = gan_core.GAN(mlp_generator(2, outputs=2, hidden=(8,), activation="linear"),
                        mlp_discriminator(inputs=2, hidden=(8,)), "wgan_gp")
-        x = gans.mixture_sample("ring8", 500, np.random.default_rng(seed))
-        losses = gans._train(gan, x, steps=6, batch_size=16, latent=2, rng=np.random.default_rng(seed), every=3)
+        x = gan_mixtures.mixture_sample("ring8", 500, np.random.default_rng(seed))
+        losses = gan_core.train(gan, x, steps=6, batch_size=16, rng=np.random.default_rng(seed), every=3)
         return losses, gan.sample(np.ones((4, 2), "float32"))
     (l1, s1), (l2, s2) = run(3), run(3)
     assert len(l1) == 6 and l1 == l2 and np.array_equal(s1, s2)
@@ -183,14 +183,39 @@ def test_scorer_and_cgan_end_to_end(tiny_mnist, tmp_path):
     assert loaded.test_accuracy == sc.test_accuracy and loaded.score(probe, "x") == pytest.approx(sc.score(probe, "x"))
     with pytest.raises(ValueError, match="disagree"):
         mnist_scoring.scorer(seed=0, train_size=600, epochs=3, reference_size=200, path=str(tmp_path))
-    r = gans.cgan_mnist(seed=0, latent=8, width=8, g_hidden=[16], d_hidden=[16], train_size=200, steps=3,
+    r = gan_mnist.cgan_mnist(seed=0, latent=8, width=8, g_hidden=[16], d_hidden=[16], train_size=200, steps=3,
                         batch_size=16, per_label=5, scorer_train_size=600, scorer_epochs=2, reference_size=200,
                         scorer_dir=str(tmp_path))
-    for arch in gans.CGAN_ARCHS:
+    for arch in ("dcgan", "mlp"):                                               # the default designs
         assert 0 <= r.metrics[f"{arch}_label_accuracy"] <= 1 and len(r.metrics[f"{arch}_label_accuracy_by_digit"]) == 10
+        assert 0 <= r.metrics[f"{arch}_d_label_preference"] <= 1 and r.metrics[f"{arch}_g_label_effect"] >= 0
         assert r.metrics[f"{arch}_fid"] > 0 and r.artifacts[f"{arch}_cgan_samples.png"][:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="archs must be among"):
-        gans.cgan_mnist(seed=0, archs=["resnet"])
+        gan_mnist.cgan_mnist(seed=0, archs=["resnet"])
+
+
+def test_label_use_tells_a_label_blind_gan_from_one_that_listens():
+    class Blind:                     # D and G ignore the label: preference ½, effect 0
+        def D(self, xc, training=False):
+            return tf.constant(xc[:, :1])
+
+        def sample(self, z, c):
+            return np.repeat(z[:, :1], 4, 1)
+
+    class Listens(Blind):            # D scores the label's agreement with the image, G draws the label
+        def D(self, xc, training=False):
+            return tf.constant((xc[:, 10:] * xc[:, :10]).sum(1, keepdims=True))
+
+        def sample(self, z, c):
+            return np.repeat(c.argmax(1)[:, None].astype("float32"), 4, 1) + 0.01 * z[:, :1]
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 10, 200)
+    x = np.eye(10, dtype="float32")[y]                                   # an "image" that shows its label
+    z = rng.standard_normal((100, 3)).astype("float32")
+    assert gan_mnist.label_use(Blind(), x, y, z, rng) == (0.5, 0.0)
+    pref, effect = gan_mnist.label_use(Listens(), x, y, z, rng)
+    assert pref == 1.0 and effect > 100
 
 
 def test_suite_file_loads_and_names_existing_metrics():
@@ -198,10 +223,10 @@ def test_suite_file_loads_and_names_existing_metrics():
     assert [c.id for c in s.claims] == ["AE-RECON", "AE-ANOMALY", "AE-NOTGEN", "VAE-LOSS", "GAN-DSTAR",
                                         "GAN-COLLAPSE", "GAN-LSGAN", "GAN-WGAN", "GAN-CGAN", "GAN-DCGAN",
                                         "GAN-VALUE"]
-    mixtures = [c for c in s.claims if any(s.run(r).experiment == "gan_mixtures" for r in c.runs)]
+    mixtures = [c for c in s.claims if any(s.run(r).experiment == "gan_mixture" for r in c.runs)]
     assert [c.id for c in mixtures] == ["GAN-COLLAPSE", "GAN-LSGAN", "GAN-WGAN"]
     # one run per loss: each claim's convergence gate sees only the GANs it compares
-    assert [c.runs for c in mixtures] == [("mix_minimax",), ("mix_lsgan", "mix_nonsat"), ("mix_wgan_gp", "mix_nonsat")]
+    assert [c.runs for c in mixtures] == [("ring_minimax",), ("toy_lsgan", "toy_nonsat"), ("toy_wgan_gp", "toy_nonsat")]
     for rid in ("ae_vae", "cgan", "dcgan"):                  # the scorer is a run they load, not a cache
         assert s.run(rid).uses == {"scorer_dir": "scorer"}
 
@@ -224,7 +249,7 @@ def test_ae_anomaly_end_to_end_flags_a_planted_ecg_anomaly(tiny_mnist, monkeypat
 # ------------------------------------------------------------------------------ GAN-VALUE
 
 def test_gan_value_is_minus_log4_plus_twice_jsd_with_its_minimum_at_p_data():
-    m = gans.gan_value_function(seed=0, step=0.005, mc_samples=2000).metrics
+    m = gan_densities.gan_value_function(seed=0, step=0.005, mc_samples=2000).metrics
     assert m["c_vs_jsd_max_abs_diff"] < 1e-6
     assert abs(m["c_at_p_data"] + np.log(4.0)) < 1e-6
     assert m["argmax_d_at_p_data_max_abs_minus_half"] < 0.01
@@ -236,12 +261,12 @@ def test_gan_value_is_minus_log4_plus_twice_jsd_with_its_minimum_at_p_data():
 def test_gan_value_known_jsd_of_disjoint_densities():
     """Densities that do not overlap: JSD = log 2, so C(G) = −log 4 + 2 log 2 = 0."""
     x = np.linspace(-40.0, 40.0, 80001)
-    c = gans.gan_value_as_written([(1.0, -15.0, 1.0)], [(1.0, 15.0, 1.0)], x, x[1] - x[0])
+    c = gan_densities.gan_value_as_written([(1.0, -15.0, 1.0)], [(1.0, 15.0, 1.0)], x, x[1] - x[0])
     assert abs(c) < 1e-9
 
 
 @pytest.mark.parametrize("plant", ["log_d_both", "inverted_dstar"])
 def test_gan_value_catches_a_planted_formula_error(plant):
-    m = gans.gan_value_function(seed=0, step=0.005, mc_samples=500, plant=plant).metrics
+    m = gan_densities.gan_value_function(seed=0, step=0.005, mc_samples=500, plant=plant).metrics
     assert not m["c_vs_jsd_max_abs_diff"] < 1e-3
     assert not m["minimum_at_p_data"]

@@ -82,3 +82,55 @@ def dcgan_discriminator(*, width: int = 64, conditions: int = 0) -> keras.Model:
     x = layers.LeakyReLU(0.2)(layers.Conv2D(width // 2, 4, strides=2, padding="same")(x))
     x = layers.LeakyReLU(0.2)(layers.Conv2D(width, 4, strides=2, padding="same")(x))
     return keras.Model(x_in, layers.Dense(1)(layers.Flatten()(x)))
+
+
+def toy_mlp(inputs: int, outputs: int, *, hidden: Sequence[int], activation: str = "relu",
+            initializer: str | keras.initializers.Initializer = "he_uniform", input_scale: float = 1.0,
+            output_activation: str | None = None) -> keras.Model:
+    """The 2-D toy GANs' networks: a plain MLP (`hidden` widths, `activation`), a linear head of size
+    `outputs`, every kernel drawn by `initializer` (a fresh copy per layer), inputs multiplied by
+    `input_scale` first (Metz et al.'s discriminator divides the ring by 4)."""
+    def init():
+        return keras.initializers.get(initializer) if isinstance(initializer, str) else \
+            initializer.__class__.from_config(initializer.get_config())
+    x_in = keras.Input((inputs,))
+    x = layers.Rescaling(input_scale)(x_in) if input_scale != 1.0 else x_in
+    for h in hidden:
+        x = layers.Dense(h, activation=activation, kernel_initializer=init())(x)
+    return keras.Model(x_in, layers.Dense(outputs, activation=output_activation, kernel_initializer=init())(x))
+
+
+class Maxout(layers.Layer):
+    """The maximum over `pieces` linear pieces per unit (Goodfellow et al. 2013)."""
+
+    def __init__(self, units: int, pieces: int, **kw):
+        super().__init__(**kw)
+        self.units, self.pieces = units, pieces
+        self.dense = layers.Dense(units * pieces)
+
+    def call(self, x):
+        h = self.dense(x)
+        return keras.ops.max(keras.ops.reshape(h, (-1, self.units, self.pieces)), axis=-1)
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"units": self.units, "pieces": self.pieces}
+
+
+def mirza_generator(latent: int, *, conditions: int = 10, outputs: int = 784) -> keras.Model:
+    """Mirza & Osindero 2014's conditional MLP generator: z → 200 ReLU and the label → 1,000 ReLU, joined
+    into 1,200 ReLU, then the image (tanh here: the GANs' images are in [-1, 1]; theirs sigmoid in [0, 1])."""
+    zc = keras.Input((latent + conditions,))
+    hz = layers.Dense(200, activation="relu")(zc[:, :latent])
+    hy = layers.Dense(1000, activation="relu")(zc[:, latent:])
+    h = layers.Dense(1200, activation="relu")(layers.Concatenate()([hz, hy]))
+    return keras.Model(zc, layers.Dense(outputs, activation="tanh")(h))
+
+
+def mirza_discriminator(*, inputs: int = 784, conditions: int = 10, dropout: float = 0.5) -> keras.Model:
+    """Mirza & Osindero 2014's conditional MLP discriminator: the image → maxout 240 units × 5 pieces, the
+    label → maxout 50 × 5, joined into maxout 240 × 4, then one logit; dropout 0.5 on the hidden layers."""
+    xc = keras.Input((inputs + conditions,))
+    hx = layers.Dropout(dropout)(Maxout(240, 5)(xc[:, :inputs]))
+    hy = layers.Dropout(dropout)(Maxout(50, 5)(xc[:, inputs:]))
+    h = layers.Dropout(dropout)(Maxout(240, 4)(layers.Concatenate()([hx, hy])))
+    return keras.Model(xc, layers.Dense(1)(h))
