@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from repro import stats, verdict
+from repro import convergence, stats, verdict
 from repro.suite import Claim, Metric, Run, Suite
 
 SCHEMA = 2
@@ -112,14 +112,15 @@ def metric_spec(m: Metric) -> dict:
     return {"claimed": m.claimed, "rule": m.rule, "criterion": m.criterion, "better": m.direction,
             "tolerance": m.tolerance, "unit": m.unit, "precondition": m.precondition,
             "literature": m.literature, "run": m.run, "key": m.key,
-            "scale": m.scale, "resolution": m.resolution, "variance": m.variance}
+            "scale": m.scale, "resolution": m.resolution, "variance": m.variance,
+            "capability": m.capability}
 
 
 def claim_entry(claim: Claim) -> dict:
     return {"id": claim.id, "chapter": claim.chapter, "section": claim.section, "kind": claim.kind,
             "claim": claim.claim, "source": claim.source, "version": claim.version, "run_ids": list(claim.runs),
             "checkable": claim.checkable, "reason": claim.reason, "about_budget": claim.about_budget,
-            "erratum": claim.erratum,
+            "budget_reason": claim.budget_reason, "erratum": claim.erratum,
             "metric_specs": {m.name: metric_spec(m) for m in claim.metrics},
             "metrics": {}, "verdict": None, "deciding": "", "n_seeds": 0, "seeds_why": "", "seconds": 0.0}
 
@@ -246,18 +247,8 @@ def judge_claim(entry: dict, runs: dict[str, dict], alpha: float = verdict.ALPHA
                                     level=level, fail_level=fail_level, alpha=alpha))
         out[name] = m
         (pre if spec.get("precondition") else parts)[name] = m["status"]
-    unconverged = []
-    if "E" in entry["kind"] and not entry.get("about_budget"):
-        for r in mine:
-            bad: dict[str, list] = {}
-            for k in (["0"] if r["deterministic"] else seeds):
-                for model, c in (r["results"][k].get("convergence") or {}).items():
-                    if not c.get("converged"):
-                        bad.setdefault(model, []).append((k, c))
-            for model, hits in bad.items():
-                c = hits[0][1]
-                unconverged.append(f"{r['id']}/{model} on {len(hits)} of {len(seeds)} seeds "
-                                   f"({c.get('budget', '')}; {c.get('estimate') or 'more budget'} would settle it)")
+    gated = convergence.gate(entry, runs, seeds, out)     # the states of the models the judged parts read
+    entry["convergence"], unconverged = gated["models"], gated["unconverged"]
     entry["metrics"] = out
     entry["unconverged"] = unconverged
     entry["verdict"], entry["deciding"] = verdict.combine(parts, checkable=entry["checkable"], preconditions=pre,
@@ -385,6 +376,7 @@ def rows(record: dict) -> list[dict]:
                         "claimed": fmt(spec["claimed"]), "rule": rule_text(spec),
                         "criterion": spec.get("criterion") or "",
                         "measured": measured_text(m), "status": m["status"], "verdict": e["verdict"],
+                        "convergence": convergence.states_text(e.get("convergence") or {}, name),
                         "seeds": seeds_text(e), "seconds": e["seconds"], "detail": m.get("detail", "")})
     return out
 
@@ -403,9 +395,10 @@ def verdict_table_md(record: dict) -> str:
     for r in rows(record):
         if r["status"] == "info":
             continue
-        body.append([r["claim"], r["metric"], r["claimed"], r["rule"], r["measured"], r["status"], r["verdict"]])
+        body.append([r["claim"], r["metric"], r["claimed"], r["rule"], r["measured"], r["status"],
+                     r.get("convergence", ""), r["verdict"]])
     return markdown_table(["claim", "metric", "claimed (chapter)", "judged against", "measured", "outcome",
-                           "verdict"], body)
+                           "models' states", "verdict"], body)
 
 
 def write_tables(json_path: Path, record: dict) -> list[Path]:

@@ -33,7 +33,10 @@ class Result:
                error of (A − B) from the per-item paired difference (``stats.paired_item_se``:
                McNemar's discordant items for two classifiers' accuracies). A paired rule between A
                and B uses it instead of hypot(stderr[A], stderr[B]) when both test sets are fixed.
-    convergence: model label -> ``repro.convergence.check(...)``: did that training run converge?
+    convergence: model label -> ``repro.convergence.check(...)``: the state its training curve ended in
+               (converged / solved / stalled / unstable / still improving / too short to tell); pass
+               ``metrics=`` (the metric keys or patterns this model produces) so that only claims
+               judging them are gated by it.
     """
 
     metrics: dict[str, Metric]

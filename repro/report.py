@@ -133,6 +133,38 @@ def current_claims() -> dict[str, tuple[str, object]]:
     return out
 
 
+def budget_claims(directory: Path | None = None) -> list[dict]:
+    """Every claim whose wording is about its budget (speed, cost, equal time, a stated point of
+    training), in suite order, with the one-line reason its suite gives (``about_budget: {reason}``).
+    No convergence gates these claims; their rows say "at equal budget" and the budget."""
+    from repro import suite as suites
+
+    out = []
+    for path in suites.suite_paths(directory):
+        try:
+            s = suites.load(path, check=False)
+        except suites.SuiteError:
+            continue
+        out += [{"id": c.id, "suite": s.name, "claim": c.claim, "reason": c.budget_reason}
+                for c in s.claims if c.about_budget]
+    return out
+
+
+def budget_claims_md(items: list[dict]) -> str:
+    """The list behind README's section on claims about their budget."""
+    return "".join(f"- **{i['id']}**: {i['reason']}\n" for i in items)
+
+
+def budget_note(entry: dict) -> str:
+    """'at equal budget (5 epochs): <reason>' for a claim about its budget; '' otherwise."""
+    if not entry.get("about_budget"):
+        return ""
+    from repro import convergence
+
+    spent = convergence.budget_text(entry.get("convergence") or {})
+    return f"at equal budget{f' ({spent})' if spent else ''}: {entry.get('budget_reason') or 'reason not recorded'}"
+
+
 def stale_text(recorded, current) -> str:
     """Why a row's verdict no longer speaks for the suite's claim: its version changed since the record."""
     if current is None or recorded == current:

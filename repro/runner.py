@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from repro import codehash, data, progress, record, registry, verdict
+from repro import codehash, convergence, data, progress, record, registry, verdict
 from repro.suite import Claim, Run, Suite
 
 @dataclasses.dataclass(frozen=True)
@@ -148,6 +148,10 @@ def run_unit(experiment: str, params: dict, seed: int, reporter: progress.Report
     if problems:
         return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
                 "error": f"experiment {experiment!r} " + "; ".join(problems)}
+    wrong = convergence.problems(result.convergence, result.metrics)
+    if wrong:   # which models gate which claims would be wrong: a broken experiment, said in one line
+        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
+                "error": f"experiment {experiment!r}: {wrong[0]}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")}
     return {"metrics": record.jsonable(result.metrics), "stderr": record.jsonable(result.stderr),
             "test_set": dict(result.test_set), "paired_se": record.jsonable(result.paired_se),
             "convergence": record.jsonable(result.convergence), "artifacts": dict(result.artifacts),

@@ -33,7 +33,8 @@ _CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "version",
                "checkable", "reason", "about_budget", "erratum"}
 _MOVED_TO_RUNS = {"experiment", "params", "profiles", "seeds"}
 _METRIC_KEYS = {"claimed", "rule", "criterion", "better", "tolerance", "unit", "precondition", "literature",
-                "scale", "resolution", "variance"}
+                "scale", "resolution", "variance", "capability"}
+_CAPABILITY_RULES = ("at_least", "at_most", "in_seeds")   # one-sided lines a model can reach
 
 
 class SuiteError(Exception):
@@ -76,6 +77,7 @@ class Metric:
     scale: str | None = None
     resolution: float | None = None
     variance: str | None = None
+    capability: bool = False   # "reaches >= X", "can do T": shown once passed, converged or not
 
     @property
     def direction(self) -> str | None:
@@ -123,6 +125,7 @@ class Claim:
     reason: str = ""
     chapter: str = ""
     about_budget: bool = False
+    budget_reason: str = ""  # why the claim's wording is about its budget (speed, cost, equal time)
     erratum: str = ""        # a corrected sentence (or formula) for lecturers, where the generic one won't do
 
     def metric(self, name: str) -> Metric:
@@ -293,12 +296,19 @@ def _metric(path: Path, cid: str, name: str, spec: Any, runs: tuple[str, ...]) -
     pre = spec.get("precondition", False)
     _require(isinstance(pre, bool), path, "must be true or false", cid, field + ".precondition")
     _require(not pre or rule is not None, path, "a precondition needs a rule to check", cid, field + ".precondition")
+    capability = spec.get("capability", False)
+    _require(isinstance(capability, bool), path, "must be true or false", cid, field + ".capability")
+    if capability:
+        _require(rule is not None and not pre and verdict.rule_kind(rule) in _CAPABILITY_RULES, path,
+                 "only a judged one-sided line the model reaches (" + ", ".join(_CAPABILITY_RULES)
+                 + ") can be a capability: 'A beats B' and 'no difference' need converged models", cid,
+                 field + ".capability")
     lit = spec.get("literature")
     _require(lit is None or (isinstance(lit, dict) and "source" in lit and set(lit) <= {"value", "source", "setup"}),
              path, "literature is {value: ..., source: '...', setup: '...'}", cid, field + ".literature")
     return Metric(name=name, run=run, key=key, claimed=spec.get("claimed"), rule=rule, criterion=reason,
                   better=better, tolerance=tol, unit=str(spec.get("unit", "")), precondition=pre, literature=lit,
-                  scale=scale, resolution=resolution, variance=variance)
+                  scale=scale, resolution=resolution, variance=variance, capability=capability)
 
 
 def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim:
@@ -338,13 +348,21 @@ def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim
     _require(checkable or (isinstance(reason, str) and reason.strip()), path,
              "a claim that is not checkable must say why", cid, "reason")
     about_budget = raw.get("about_budget", False)
-    _require(isinstance(about_budget, bool), path, "must be true or false", cid, "about_budget")
+    budget_reason = ""
+    if isinstance(about_budget, dict):
+        _require(set(about_budget) == {"reason"} and isinstance(about_budget["reason"], str)
+                 and about_budget["reason"].strip() != "" and "\n" not in about_budget["reason"].strip(), path,
+                 "is {reason: 'one line: why the claim's wording is about its budget'}", cid, "about_budget")
+        budget_reason, about_budget = about_budget["reason"].strip(), True
+    else:
+        _require(about_budget is False, path, "a claim about its budget says why: about_budget: {reason: "
+                 "'one line: the wording is about speed, cost or equal time'}", cid, "about_budget")
     erratum = raw.get("erratum", "")
     _require(isinstance(erratum, str), path, "must be a sentence", cid, "erratum")
     return Claim(id=cid, suite=suite, section=raw["section"], kind=raw["kind"], source=raw["source"],
                  claim=raw["claim"], version=raw["version"], runs=tuple(runs), metrics=parsed,
                  checkable=checkable, reason=reason or "", chapter=str(raw.get("chapter", "")),
-                 about_budget=about_budget, erratum=erratum.strip())
+                 about_budget=about_budget, budget_reason=budget_reason, erratum=erratum.strip())
 
 
 def check_experiments(suite: Suite) -> None:

@@ -142,6 +142,7 @@ def ae_code_sizes(*, seed: int, codes: list[int] = (2, 8, 32, 64), hidden: list[
         ran, conv[f"ae_code{code}"] = _fit_early(model, xtr, xv, max_epochs=max_epochs, patience=patience,
                                                  batch_size=batch_size, learning_rate=learning_rate,
                                                  label=f"code {code}")
+        conv[f"ae_code{code}"]["metrics"] = [f"ae_*_code{code}", "ae_mse_by_code", "ae_mse_decreasing"]
         mse = float(np.mean(_errors(model, xte)))
         p = vt[:code]
         pca_mse = float(np.mean(((xte - mean) @ p.T @ p + mean - xte) ** 2))
@@ -229,6 +230,7 @@ def ae_anomaly(*, seed: int, digits: list[int] = tuple(range(10)), code: int = 3
         ran, conv[f"mnist_digit{d}"] = _fit_early(model, xd, xdv, max_epochs=max_epochs, patience=patience,
                                                   batch_size=batch_size, learning_rate=learning_rate,
                                                   label=f"digit {d}")
+        conv[f"mnist_digit{d}"]["metrics"] = [f"*_digit{d}", "mnist_*"]
         threshold = float(np.quantile(_errors(model, xdv), 1 - false_alarm))
         err = _errors(model, xte)
         anomalous = yte != d
@@ -266,6 +268,7 @@ def ae_anomaly(*, seed: int, digits: list[int] = tuple(range(10)), code: int = 3
                                             activation="linear")])
     ran, conv["ecg"] = _fit_early(model, wtr, wv, max_epochs=ecg_max_epochs, patience=patience, batch_size=64,
                                   learning_rate=learning_rate, label="ECG")
+    conv["ecg"]["metrics"] = ["ecg_*"]
     scores = _point_scores(_errors(model, wall), len(z), ecg_window)
     threshold = float(scores[ecg_train_end:ecg_val_end].max())
     test = slice(ecg_val_end, None)
@@ -408,12 +411,13 @@ class VAE:
         ran = len(hist["loss"])
         budget = f"{ran} of at most {max_epochs} epochs"
         if hist["stopped"]:
-            hist["convergence"] = {"converged": True, "budget": budget, "tail_change": None, "estimate": "",
-                                   "rule": f"early stopping fired: the validation loss did not improve for "
-                                           f"{patience} epochs"}
+            hist["convergence"] = convergence.by_rule(
+                convergence.CONVERGED, budget=budget, curve=hist["val_loss"],
+                rule=f"early stopping fired: the validation loss did not improve for {patience} epochs")
         elif not hist["finite"]:
-            hist["convergence"] = {"converged": False, "budget": budget, "tail_change": None,
-                                   "rule": "the loss became non-finite", "estimate": "no budget: the loss is undefined"}
+            hist["convergence"] = convergence.by_rule(
+                convergence.UNSTABLE, budget=budget, rule="the loss became non-finite", detail="diverged",
+                estimate="no budget: the loss is undefined")
         else:
             hist["convergence"] = convergence.check(hist["val_loss"], budget=budget)
             hist["convergence"]["rule"] = "validation loss (what early stopping watches): " + \
@@ -471,7 +475,8 @@ def ae_vs_vae_samples(*, seed: int, code: int = 8, hidden: list[int] = (256, 128
     artifacts = {"samples.png": _grid([real[:10], ae_prior[:10], ae_fitted[:10], vae_prior[:10]],
                                       ["real", "AE, N(0,I)", "AE, fitted", "VAE, N(0,I)"],
                                       f"decoded random codes (code size {code}), seed {seed}")}
-    return Result(metrics=metrics, artifacts=artifacts, convergence={"ae": ae_conv, "vae": vh["convergence"]},
+    return Result(metrics=metrics, artifacts=artifacts, convergence={"ae": dict(ae_conv, metrics=["ae_*"]),
+                                                                      "vae": dict(vh["convergence"], metrics=["vae_*"])},
                   notes=f"{len(xtr)} MNIST images ({len(xv)} more for early stopping), AE and VAE "
                         f"784-{'-'.join(map(str, hidden))}-{code}, {ae_epochs} and {len(vh['loss'])} epochs; "
                         f"{samples} decoded codes; FID on the scoring CNN's 128 features against "

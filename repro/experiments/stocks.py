@@ -119,6 +119,7 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
             prob, ran, converged[f"{kind}_{ticker}"] = train_direction_model(
                 kind, xs, y, split, seed=seed, units=units, epochs=epochs, batch_size=batch_size,
                 learning_rate=learning_rate, patience=patience)
+            converged[f"{kind}_{ticker}"]["metrics"] = [f"{kind}_*"]
             pred = (prob >= 0.5).astype(np.uint8)
             row[kind] = float(np.mean(pred == y_test))
             correct[ticker][kind] = (pred == y_test).astype(float)

@@ -288,11 +288,12 @@ def sentence_cnn_reviews(*, seed: int, embed_dim: int = 64, seq_len: int = 56, m
                                                  batches(ids, te), epochs, learning_rate, name)
         metrics[f"{name}_epochs"] = ran
         metrics[f"{name}_params"] = int(model.count_params())
+        converged[name]["metrics"] = [f"{name}_*"]
 
     # The n-gram baselines: logistic regression (l2 tuned on the validation films) and MNB.
     base = ngram_baselines(texts, labels, tr, va, te, list(l2_grid))
     preds["logreg"], preds["mnb"] = base["logreg_pred"], base["mnb_pred"]
-    converged["logreg"] = base["convergence"]
+    converged["logreg"] = dict(base["convergence"], metrics=["logreg_*", "*_minus_logreg"])
     majority = int(labels[tr].mean() >= 0.5)
     preds["majority"] = np.full(len(y_test), majority)
 
