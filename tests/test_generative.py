@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from repro import data, suite  # noqa: E402
+from repro import convergence, data, record, suite  # noqa: E402
 from repro.data import mitdb  # noqa: E402
 from repro.data.checksum import checksum  # noqa: E402
 from repro.experiments import autoencoders, gan_core, gan_densities, gan_mixtures, gan_mnist, mnist_scoring  # noqa: E402
@@ -169,6 +169,71 @@ def test_ae_code_sizes_reports_every_code(tiny_mnist):
     assert set(r.convergence) == {"ae_code2", "ae_code16"}                    # each AE's early-stopping verdict
     assert r.metrics["pca_mse_code16"] < r.metrics["pca_mse_code2"]           # more components, less error
     assert r.artifacts["reconstructions.png"][:4] == b"\x89PNG"
+    for c in (2, 16):   # the paired gap (> 0: PCA better) and Hinton & Salakhutdinov's ratio, per code
+        assert r.metrics[f"ae_minus_pca_code{c}"] == pytest.approx(r.metrics[f"ae_mse_code{c}"] - r.metrics[f"pca_mse_code{c}"])
+        assert r.metrics[f"pca_over_ae_code{c}"] == pytest.approx(r.metrics[f"pca_mse_code{c}"] / r.metrics[f"ae_mse_code{c}"])
+    assert not convergence.problems(r.convergence, r.metrics)
+
+
+def test_ae_vs_vae_samples_measures_every_code_size(tiny_mnist, tmp_path):
+    mnist_scoring.mnist_scorer(seed=0, train_size=600, epochs=1, reference_size=200, artifact_dir=str(tmp_path))
+    r = autoencoders.ae_vs_vae_samples(seed=0, codes=[2, 6], hidden=[16], train_size=200, val_size=100,
+                                       max_epochs=2, batch_size=32, samples=100, scorer_train_size=600,
+                                       scorer_epochs=1, reference_size=200, scorer_dir=str(tmp_path))
+    m = r.metrics
+    for c in (2, 6):
+        for arm in ("ae_prior", "ae_fitted", "vae"):
+            assert m[f"{arm}_fid_code{c}"] > 0 and 0.1 <= m[f"{arm}_confidence_code{c}"] <= 1.0
+        assert m[f"ae_code_std_code{c}"] > 0 and 1 <= m[f"vae_epochs_code{c}"] <= 2
+    assert m["real_fid"] >= 0 and "vae_fid" not in m                          # every sampler metric names its size
+    assert set(r.convergence) == {"ae_code2", "vae_code2", "ae_code6", "vae_code6"}
+    assert r.convergence["vae_code6"]["metrics"] == ["vae_*_code6"]            # each model gates its own parts
+    assert not convergence.problems(r.convergence, m)
+    assert r.artifacts["samples.png"][:4] == b"\x89PNG"
+
+
+def _judge_shipped(cid: str, per_seed: dict[str, list]) -> dict:
+    """The shipped generative suite's claim ``cid`` judged on made-up per-seed values of its run."""
+    s = suite.load(Path(__file__).resolve().parents[1] / "suites" / "generative.yaml", check=False)
+    claim = s.claim(cid)
+    rid = claim.runs[0]
+    n = len(next(iter(per_seed.values())))
+    results = {str(i): {"metrics": {k: v[i] for k, v in per_seed.items()}, "convergence": {}, "seconds": 1.0,
+                        "error": None} for i in range(n)}
+    runs = {rid: {"id": rid, "experiment": s.run(rid).experiment, "params": {}, "params_hash": "x", "seconds": 1.0,
+                  "deterministic": False, "looks": [0], "results": results, "seeds_why": ""}}
+    entry = record.claim_entry(claim)
+    record.judge_claim(entry, runs)
+    return entry
+
+
+def test_ae_recon_reports_pca_ahead_at_code_64_beside_the_judged_small_codes():
+    # the values of the version-2 record 40e5988 (3 seeds)
+    v = {"ae_mse_code2": [0.0451, 0.0453, 0.0449], "pca_mse_code2": [0.0559, 0.0558, 0.0558],
+         "ae_mse_code8": [0.0237, 0.0231, 0.0228], "pca_mse_code8": [0.0377, 0.0374, 0.0375],
+         "ae_minus_pca_code64": [0.0015, 0.0015, 0.0014], "pca_over_ae_code32": [1.36, 1.47, 1.37]}
+    e = _judge_shipped("AE-RECON", v)
+    assert e["verdict"] == "reproduced"
+    assert e["metrics"]["ae_minus_pca_code64"]["status"] == "info"            # reported, shown, not judged
+    assert "PCA was ahead at 64" in e["claim"]                               # ... and said in the row's text
+    assert e["metric_specs"]["pca_over_ae_code32"]["literature"]["value"] == pytest.approx(13.87 / 3.00, abs=0.01)
+    # an AE no better than PCA at the small codes fails the judged parts
+    worse = dict(v, ae_mse_code2=[0.060, 0.061, 0.059], ae_mse_code8=[0.040, 0.041, 0.039])
+    assert _judge_shipped("AE-RECON", worse)["verdict"] == "contradicted"
+
+
+def test_ae_notgen_judges_code_8_and_code_32_alike():
+    seeds = 3
+    v = {}
+    for c, fitted_fid, vae_fid in ((8, 30.0, 48.0), (32, 60.0, 32.0)):     # fitted sampler: good at 8, poor at 32
+        v |= {f"ae_prior_fid_code{c}": [230.0] * seeds, f"ae_prior_confidence_code{c}": [0.51, 0.52, 0.50],
+              f"vae_fid_code{c}": [vae_fid, vae_fid + 2, vae_fid - 2], f"vae_confidence_code{c}": [0.77, 0.78, 0.76],
+              f"ae_fitted_fid_code{c}": [fitted_fid, fitted_fid + 1, fitted_fid - 1],
+              f"ae_fitted_confidence_code{c}": [0.70, 0.71, 0.69]}
+    e = _judge_shipped("AE-NOTGEN", v)
+    status = {n: m["status"] for n, m in e["metrics"].items() if m["status"] != "info"}
+    assert len(status) == 8 and status["ae_fitted_fid_code32"] == "pass" and status["ae_fitted_fid_code8"] == "fail"
+    assert e["verdict"] == "partially reproduced"
 
 
 def test_scorer_and_cgan_end_to_end(tiny_mnist, tmp_path):

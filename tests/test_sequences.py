@@ -14,7 +14,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from repro import data, suite  # noqa: E402
+from repro import data, record, suite  # noqa: E402
 from repro.data import rotten_tomatoes, stocks as stock_data  # noqa: E402
 from repro.data.checksum import checksum  # noqa: E402
 from repro.experiments import recurrent, stocks, text_cnn  # noqa: E402
@@ -194,12 +194,47 @@ def test_jacobians_match_the_chapters_product_and_scale_as_claimed():
     assert recurrent.state_jacobians(lstm, x)[0].shape == (3, 12, 5, 10)   # w.r.t. [h, c]
 
 
+def test_chain_rule_from_one_step_jacobians_matches_autodiff_through_the_unrolled_sequence():
+    x, _ = recurrent.adding_problem(3, 15, np.random.default_rng(1))
+    for kind, units in (("rnn", 6), ("lstm", 5)):
+        keras.utils.set_random_seed(0)
+        cell = recurrent.CELLS[kind](units)
+        cell.build((None, 2))
+        steps = recurrent.step_jacobians(cell, x)
+        size = units * (2 if kind == "lstm" else 1)
+        assert steps.shape == (3, 15, size, size) and steps.dtype == np.float64
+        full, _ = recurrent.state_jacobians(cell, x)          # autodiff through all 15 steps
+        np.testing.assert_allclose(recurrent.gap_log10_norms(steps, units), recurrent.log10_norms(full), atol=1e-4)
+
+
+def test_the_float64_chain_rule_reaches_gaps_where_float32_leaves_its_range():
+    for factor in (1.5, 0.5):       # one-step Jacobians factor·I over 400 steps: 10^±70 and beyond
+        jac = np.broadcast_to(factor * np.eye(3), (2, 400, 3, 3))
+        logn = recurrent.gap_log10_norms(jac, 3)
+        np.testing.assert_allclose(logn, np.arange(1, 401) * np.log10(factor), atol=1e-9)   # gap g: g factors
+        direct = np.linalg.matrix_power(factor * np.eye(3, dtype=np.float32), 400)
+        assert not np.isfinite(direct).all() or direct.max() == 0        # float32 itself over/underflows
+
+
 def test_recurrent_experiments_run_tiny():
     keras.utils.set_random_seed(0)
-    bptt = recurrent.bptt_gradient_norms(seed=0, units=4, length=8, batch=2, train_length=6, train_steps=4)
-    assert bptt.metrics["chain_rule_rel_error"] < 1e-3
-    assert bptt.metrics["rnn_scaled_spectral_norm"] == pytest.approx(2.0, rel=1e-4)
-    assert bptt.metrics["rnn_init_spectral_norm"] == pytest.approx(1.0, rel=1e-4)
+    bptt = recurrent.bptt_gradient_norms(seed=0, units=4, length=30, batch=2, train_length=6, train_steps=4,
+                                         check_length=10)
+    m = bptt.metrics
+    assert m["chain_rule_rel_error"] < 1e-3 and m["chain_rule_log10_norm_diff"] < 1e-3
+    assert m["rnn_scaled_spectral_norm"] == pytest.approx(2.0, rel=1e-4)
+    assert m["rnn_init_spectral_norm"] == pytest.approx(1.0, rel=1e-4)
+    assert m["gap"] == 30 and m["roundoff_log10"] == pytest.approx(-7.2247, abs=1e-4)
+    for arm in ("rnn_init", "lstm_init", "rnn_scaled", "rnn_trained", "lstm_trained"):
+        assert m[f"{arm}_log10_ratio"] == pytest.approx(m[f"{arm}_log10_norm_gap30"] - m[f"{arm}_log10_norm_gap1"])
+        assert np.isfinite(m[f"{arm}_log10_ratio_gap10"]) and m[f"{arm}_float32_limit_gap"] >= 0
+    assert m["rnn_init_log10_ratio"] < 0                                 # vanishes at init
+    # with inputs of 0 the pre-activations stay 0, tanh' = 1 and the orthogonal W^hh keeps the norm:
+    # nothing vanishes, the plausible value the suite's line must reject (next test)
+    flat = recurrent.bptt_gradient_norms(seed=0, units=4, length=30, batch=2, train_length=6, train_steps=4,
+                                         check_length=10, input_scale=0.0).metrics
+    assert flat["rnn_init_log10_ratio"] == pytest.approx(0.0, abs=1e-5)
+    assert set(bptt.convergence) == {"rnn_trained", "lstm_trained"}     # only the trained arms have curves
     add = recurrent.adding_problem_lengths(seed=0, lengths=[6, 4], rates=[1e-3, 1e-2], units=4, max_steps=[4, 6],
                                            check_every=2, val_size=16, test_size=32, tune_every_length=False,
                                            jit=False)
@@ -213,6 +248,56 @@ def test_recurrent_experiments_run_tiny():
     assert add.stderr["lstm_mse_longest"] > 0
     with pytest.raises(ValueError, match="one budget per length"):
         recurrent.adding_problem_lengths(seed=0, lengths=[6, 4], max_steps=[4])
+
+
+def _judge_suite_claim(cid: str, per_seed: dict[str, list], *, stderr: dict | None = None,
+                       test_set: dict | None = None, paired_se: dict | None = None, looks: int = 1) -> dict:
+    """The shipped sequences suite's claim ``cid`` judged on made-up per-seed values of its one run."""
+    s = suite.load(suite.SUITES_DIR / "sequences.yaml", check=False)
+    claim = s.claim(cid)
+    rid = claim.runs[0]
+    n = len(next(iter(per_seed.values())))
+    results = {str(i): {"metrics": {k: v[i] for k, v in per_seed.items()}, "stderr": dict(stderr or {}),
+                        "test_set": dict(test_set or {}), "paired_se": dict(paired_se or {}),
+                        "convergence": {}, "seconds": 1.0, "error": None} for i in range(n)}
+    runs = {rid: {"id": rid, "experiment": s.run(rid).experiment, "params": {}, "params_hash": "x", "seconds": 1.0,
+                  "deterministic": False, "looks": list(range(looks)), "results": results, "seeds_why": ""}}
+    entry = record.claim_entry(claim)
+    record.judge_claim(entry, runs)
+    return entry
+
+
+def test_rnn_bptt_lines_reject_a_gradient_that_does_not_vanish_and_pass_the_measured_kind():
+    explored = {"rnn_init_log10_ratio": [-78.8, -19.8, -30.8, -23.4, -24.5, -25.0, -30.0],   # seeds 0-4 tried
+                "rnn_scaled_log10_ratio": [44.9, 57.3, 57.2, 56.6, 57.7, 55.0, 50.0]}
+    e = _judge_suite_claim("RNN-BPTT", explored, looks=2)
+    assert e["verdict"] == "reproduced", e["deciding"]
+    # a gradient that keeps its size over the gap (inputs of 0, as in the tiny test) and one that
+    # grows less than float32's resolution fail both lines
+    # (at the maximum of 10 seeds: 0 of 7 leave the share's interval at the fail level, 98.75%, over 0.5)
+    flat = {"rnn_init_log10_ratio": [0.0, -0.5, -1.0, -2.0, -0.3, -1.5, -0.8, -0.1, -0.2, -1.1],
+            "rnn_scaled_log10_ratio": [6.0, 7.1, 7.2, 7.0, 6.9, 6.5, 6.8, 5.0, 4.0, 6.1]}
+    e = _judge_suite_claim("RNN-BPTT", flat, looks=2)
+    assert e["metrics"]["rnn_init_log10_ratio"]["status"] == "fail"
+    assert e["metrics"]["rnn_scaled_log10_ratio"]["status"] == "fail" and e["verdict"] == "contradicted"
+    # version 1's gap-100 values (seed 0 alone past -7.22) decide nothing at this line
+    short = dict(flat, rnn_init_log10_ratio=[-7.4, -1.9, -2.8, -2.3, -2.3, -2.0, -3.0, -7.5, -2.0, -2.2])
+    e = _judge_suite_claim("RNN-BPTT", short, looks=2)
+    assert e["metrics"]["rnn_init_log10_ratio"]["status"] == "undecided"
+
+
+def test_lstm_stock_names_the_missed_065_under_its_precondition_gate():
+    # the per-seed values of the version-3 record 34cbe9b8fe (full, 5 seeds), fixed test days
+    vals = {"lstm_accuracy": [0.520, 0.511, 0.511, 0.515, 0.516], "rnn_accuracy": [0.514, 0.511, 0.511, 0.516, 0.514],
+            "majority_accuracy": [0.523] * 5, "persistence_accuracy": [0.499] * 5}
+    se = {k: 0.0076 for k in vals}
+    pse = {"rnn_accuracy|lstm_accuracy": 0.006, "majority_accuracy|lstm_accuracy": 0.006,
+           "persistence_accuracy|lstm_accuracy": 0.009}
+    e = _judge_suite_claim("LSTM-STOCK", vals, stderr=se, test_set={k: "fixed" for k in vals}, paired_se=pse)
+    assert e["metrics"]["lstm_accuracy"]["status"] == "fail"
+    assert e["verdict"] == "inconclusive"                                   # the precondition gate holds ...
+    assert [f["part"] for f in e["decisive_fails"]] == ["lstm_accuracy"]    # ... and the miss of 0.65 is named
+    assert e["deciding"].startswith("chapter's number not reached: lstm_accuracy [") and "0.65" in e["deciding"]
 
 
 def test_parallel_cells_compute_what_separate_layers_compute():
@@ -272,14 +357,19 @@ def test_sentence_cnn_reviews_end_to_end_on_made_up_sentences(monkeypatch):
     texts = np.array([" ".join(rng.choice(words[1 - y], 3)) + " film" for y in labels], dtype=str)
     movies = np.array([f"film{i % 30}" for i in range(300)], dtype=str)
     monkeypatch.setattr(text_cnn.data, "load_rotten_tomatoes", lambda: (texts, labels, movies))
-    res = text_cnn.sentence_cnn_reviews(seed=0, embed_dim=8, seq_len=6, wide_filters=4, epochs=4,
+    res = text_cnn.sentence_cnn_reviews(seed=0, embed_dim=8, seq_len=6, kim_filters=4, epochs=4,
                                         learning_rate=0.05)
     m = res.metrics
     assert m["train_sentences"] + m["val_sentences"] + m["test_sentences"] == 300
     assert m["feature_vector"] == [6] and m["vocabulary"] == 9        # 7 words, padding and OOV
     assert m["logreg_accuracy"] > 0.9                                 # the words give the label away
-    for key in ("chapter_cnn_accuracy", "wide_cnn_accuracy", "majority_accuracy"):
+    for key in ("chapter_cnn_accuracy", "kim_cnn_accuracy", "majority_accuracy"):
         assert 0.0 <= m[key] <= 1.0
+    # the judged CNN is Kim's shape: heights 3, 4, 5 (4 filters each here), 3 x 4 pooled features
+    assert m["kim_cnn_params"] - m["chapter_cnn_params"] == sum(4 * (h * 8 + 1) - 2 * ((h - 1) * 8 + 1)
+                                                                for h in (3, 4, 5)) + (12 - 6) * 2
+    assert m["kim_cnn_minus_logreg"] == pytest.approx(m["kim_cnn_accuracy"] - m["logreg_accuracy"])
+    assert res.convergence["kim_cnn"]["metrics"] == ["kim_cnn_*"]         # it gates the judged gap
     assert not res.problems() and res.test_set["logreg_accuracy"] == "per_seed"     # the films split per seed
     assert res.paired_se["logreg_accuracy|majority_accuracy"] >= 0
 

@@ -125,7 +125,30 @@ def ae_code_sizes(*, seed: int, codes: list[int] = (2, 8, 32, 64), hidden: list[
     convergence: early stopping on 1,000 held-out validation images (patience 5, best weights), so it
     is judged neither under-trained (version 1: 10 epochs) nor over-fitted. Train and test subsets are
     drawn per seed. Codes 2 and 8 (392x and 98x smaller) are where the claim lives; at 32 and 64 a linear
-    code already keeps most of the variance, and the comparison there is reported.
+    code already keeps most of the variance, and the comparison there is reported (``ae_minus_pca_code*``:
+    > 0 where PCA reconstructs better, as it did at 64 in version 2's record).
+
+    Beside Hinton & Salakhutdinov (2006, Science 313: 504): their deep AE (784-1000-500-250-30, RBM
+    pretraining, cross-entropy fine-tuning, 60,000 images) reconstructs MNIST test digits with a squared
+    error per image of 3.00 against 13.87 for PCA with 30 components, a ratio of 4.6 (``pca_over_ae_code32``
+    is ours at 32). Tried, one factor at a time from this design (seed 0, code 32, 2,000 test images;
+    PCA 0.0170 per pixel, its 50,000-image fit 0.0168; ratio = PCA / AE; CPU seconds on a loaded machine):
+      this design (5,000 images, 784-256-128, MSE, Adam 1e-3, patience 5)  AE 0.0126  ratio 1.35  37 CPU s
+      data: 20,000 images                                                  AE 0.0067  ratio 2.52  152 CPU s
+      data: 50,000 images                                                  AE 0.0050  ratio 3.37  431 CPU s
+      depth/width: H&S's 1000-500-250 on 5,000 images (stops at epoch 21)  AE 0.0180  ratio 0.94  86 CPU s
+      training: cross-entropy loss (H&S's fine-tuning loss)                AE 0.0116  ratio 1.47  45 CPU s
+      training: patience 20 (108 epochs)                                   AE 0.0109  ratio 1.56  101 CPU s
+      depth/width: H&S's 1000-500-250 on 20,000 images (stops at epoch 23) AE 0.0094  ratio 1.78  318 CPU s
+    The training error follows the test error down with more data (0.0103 at 5,000 images, 0.0059 at
+    20,000, 0.0047 at 50,000): at 5,000 images early stopping halts a model that has not fitted its
+    data, because the validation error turns up first. Data size explains most of the gap (1.35 -> 3.37 of
+    H&S's 4.6), longer training or their loss a little; their wider, deeper layers trained from random
+    weights with Adam do worse than ours at 5,000 and at 20,000 images (they stop after ~20 epochs). What
+    is left (3.37 against 4.6) was not isolated: their RBM pretraining, all 60,000 images and their
+    full test set were not tried. The full profile keeps 5,000 images (the budget: ~37 CPU s a code
+    at 5,000, ~430 at 50,000); the paper profile trains on 50,000, where the comparison with H&S's
+    ratio is made at nearly their data size.
     """
     (x, _), (xte, _) = data.load_mnist(train_size=train_size + val_size, test_size=test_size, seed=seed)
     x, xte = _flat01(x), _flat01(xte)
@@ -142,13 +165,17 @@ def ae_code_sizes(*, seed: int, codes: list[int] = (2, 8, 32, 64), hidden: list[
         ran, conv[f"ae_code{code}"] = _fit_early(model, xtr, xv, max_epochs=max_epochs, patience=patience,
                                                  batch_size=batch_size, learning_rate=learning_rate,
                                                  label=f"code {code}")
-        conv[f"ae_code{code}"]["metrics"] = [f"ae_*_code{code}", "ae_mse_by_code", "ae_mse_decreasing"]
+        conv[f"ae_code{code}"]["metrics"] = [f"ae_*_code{code}", f"pca_over_ae_code{code}", "ae_mse_by_code",
+                                             "ae_mse_decreasing"]
         mse = float(np.mean(_errors(model, xte)))
         p = vt[:code]
         pca_mse = float(np.mean(((xte - mean) @ p.T @ p + mean - xte) ** 2))
         recons[code] = model.predict(xte[:10], verbose=0)
         metrics |= {f"ae_mse_code{code}": mse, f"pca_mse_code{code}": pca_mse,
                     f"ae_r2_code{code}": 1 - mse / pixel_var, f"pca_r2_code{code}": 1 - pca_mse / pixel_var,
+                    # the paired gap on the same test images (> 0: PCA reconstructs better) and the
+                    # ratio Hinton & Salakhutdinov report (PCA's error over the AE's)
+                    f"ae_minus_pca_code{code}": mse - pca_mse, f"pca_over_ae_code{code}": pca_mse / mse,
                     f"ae_epochs_code{code}": ran, f"compression_code{code}": 784 / code}
         progress.step(k + 1, len(codes), f"code {code}: test MSE {mse:.4f} (PCA {pca_mse:.4f}), {ran} epochs")
     mses = [metrics[f"ae_mse_code{c}"] for c in codes]
@@ -430,18 +457,24 @@ class VAE:
 
 
 @experiment("ae_vs_vae_samples", datasets=("mnist",))
-def ae_vs_vae_samples(*, seed: int, code: int = 8, hidden: list[int] = (256, 128), train_size: int = 5000,
-                      val_size: int = 1000, max_epochs: int = 200, patience: int = 5, batch_size: int = 128,
-                      learning_rate: float = 1e-3, samples: int = 2000, scorer_train_size: int = 20000,
-                      scorer_epochs: int = 2, reference_size: int = 5000, scorer_dir: str | None = None) -> Result:
-    """Decode random codes with a plain AE's decoder and a VAE's; score them with a real-MNIST classifier
-    (loaded from `scorer_dir`, an `mnist_scorer` run's artifacts; None: trained here).
+def ae_vs_vae_samples(*, seed: int, codes: list[int] = (8, 32), hidden: list[int] = (256, 128),
+                      train_size: int = 5000, val_size: int = 1000, max_epochs: int = 200, patience: int = 5,
+                      batch_size: int = 128, learning_rate: float = 1e-3, samples: int = 2000,
+                      scorer_train_size: int = 20000, scorer_epochs: int = 2, reference_size: int = 5000,
+                      scorer_dir: str | None = None) -> Result:
+    """Decode random codes with a plain AE's decoder and a VAE's, at each code size of ``codes``;
+    score them with a real-MNIST classifier (loaded from `scorer_dir`, an `mnist_scorer` run's
+    artifacts; None: trained here). Every metric carries its code size: ``vae_fid_code32``.
 
     Regime: AE and VAE of the same shape and the same reconstruction loss (pixel cross-entropy), so the
     KL term is the only difference; both trained to convergence (early stopping on 1,000 held-out
     images, each on its own loss). "Arbitrary codes" are drawn from N(0, I), the VAE's prior; since a
     plain AE's codes have no prescribed scale, the AE is also decoded from a Gaussian fitted to its own
     training codes, the fairest simple sampler for it (REVIEW: N(0, I) alone is a scale mismatch).
+    Code sizes: at 8 a Gaussian fitted to 5,000 AE codes fills the little space they span and is a good
+    sampler (version 2's record: FID 30 against the VAE's 48); the chapter's "codes are isolated
+    points" is about a code space large enough for the training codes to leave holes in it, so 32
+    (the size of H&S 2006's MNIST codes, 30) is measured beside 8.
     """
     sc = scorer(seed=seed, train_size=scorer_train_size, epochs=scorer_epochs, reference_size=reference_size,
                 path=scorer_dir)
@@ -449,36 +482,43 @@ def ae_vs_vae_samples(*, seed: int, code: int = 8, hidden: list[int] = (256, 128
     x = _flat01(x)
     xtr, xv = x[:train_size], x[train_size:]
     rng = np.random.default_rng(seed + 1000)
-
-    keras.utils.set_random_seed(seed)
-    ae, enc, dec = autoencoder(code, hidden=tuple(hidden))
-    ae_epochs, ae_conv = _fit_early(ae, xtr, xv, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
-                                    learning_rate=learning_rate, loss="binary_crossentropy", label="AE")
-    keras.utils.set_random_seed(seed)
-    vae = VAE(code, tuple(hidden))
-    vh = vae.fit(xtr, xv, seed=seed, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
-                 learning_rate=learning_rate)
-
-    prior = rng.standard_normal((samples, code)).astype("float32")
-    codes = enc.predict(xtr, batch_size=1000, verbose=0)
-    fitted = (codes.mean(0) + rng.standard_normal((samples, code)) @ np.linalg.cholesky(np.cov(codes, rowvar=False)).T
-              ).astype("float32")
-    ae_prior = dec.predict(prior, batch_size=1000, verbose=0)
-    ae_fitted = dec.predict(fitted, batch_size=1000, verbose=0)
-    vae_prior = vae.decoder.predict(prior, batch_size=1000, verbose=0)
     real = xtr[rng.choice(len(xtr), min(samples, len(xtr)), replace=False)]
-    metrics: dict = {}
-    for name, xs in (("ae_prior", ae_prior), ("ae_fitted", ae_fitted), ("vae", vae_prior), ("real", real)):
-        metrics |= sc.score(xs, name)
-    metrics |= {"ae_code_std": float(codes.std()), "scorer_test_accuracy": sc.test_accuracy,
-                "samples": samples, "ae_epochs": ae_epochs, "vae_epochs": len(vh["loss"])}
-    artifacts = {"samples.png": _grid([real[:10], ae_prior[:10], ae_fitted[:10], vae_prior[:10]],
-                                      ["real", "AE, N(0,I)", "AE, fitted", "VAE, N(0,I)"],
-                                      f"decoded random codes (code size {code}), seed {seed}")}
-    return Result(metrics=metrics, artifacts=artifacts, convergence={"ae": dict(ae_conv, metrics=["ae_*"]),
-                                                                      "vae": dict(vh["convergence"], metrics=["vae_*"])},
+    metrics: dict = sc.score(real, "real") | {"scorer_test_accuracy": sc.test_accuracy, "samples": samples}
+    conv: dict = {}
+    rows, titles, epochs_text = [real[:10]], ["real"], []
+    for code in codes:
+        keras.utils.set_random_seed(seed)
+        ae, enc, dec = autoencoder(code, hidden=tuple(hidden))
+        ae_epochs, ae_conv = _fit_early(ae, xtr, xv, max_epochs=max_epochs, patience=patience,
+                                        batch_size=batch_size, learning_rate=learning_rate,
+                                        loss="binary_crossentropy", label=f"AE code {code}")
+        keras.utils.set_random_seed(seed)
+        vae = VAE(code, tuple(hidden))
+        vh = vae.fit(xtr, xv, seed=seed, max_epochs=max_epochs, patience=patience, batch_size=batch_size,
+                     learning_rate=learning_rate)
+        prior = rng.standard_normal((samples, code)).astype("float32")
+        ae_codes = enc.predict(xtr, batch_size=1000, verbose=0)
+        fitted = (ae_codes.mean(0) + rng.standard_normal((samples, code))
+                  @ np.linalg.cholesky(np.cov(ae_codes, rowvar=False)).T).astype("float32")
+        ae_prior = dec.predict(prior, batch_size=1000, verbose=0)
+        ae_fitted = dec.predict(fitted, batch_size=1000, verbose=0)
+        vae_prior = vae.decoder.predict(prior, batch_size=1000, verbose=0)
+        for name, xs in (("ae_prior", ae_prior), ("ae_fitted", ae_fitted), ("vae", vae_prior)):
+            metrics |= {f"{k}_code{code}": v for k, v in sc.score(xs, name).items()}
+        metrics |= {f"ae_code_std_code{code}": float(ae_codes.std()), f"ae_epochs_code{code}": ae_epochs,
+                    f"vae_epochs_code{code}": len(vh["loss"])}
+        conv[f"ae_code{code}"] = dict(ae_conv, metrics=[f"ae_*_code{code}"])
+        conv[f"vae_code{code}"] = dict(vh["convergence"], metrics=[f"vae_*_code{code}"])
+        rows += [ae_prior[:10], ae_fitted[:10], vae_prior[:10]]
+        titles += [f"AE {code}, N(0,I)", f"AE {code}, fitted", f"VAE {code}, N(0,I)"]
+        epochs_text.append(f"code {code}: {ae_epochs} and {len(vh['loss'])} epochs")
+        progress.step(len(epochs_text), len(codes), f"code {code}: FID AE prior "
+                      f"{metrics[f'ae_prior_fid_code{code}']:.1f}, AE fitted {metrics[f'ae_fitted_fid_code{code}']:.1f}, "
+                      f"VAE {metrics[f'vae_fid_code{code}']:.1f}")
+    artifacts = {"samples.png": _grid(rows, titles, f"decoded random codes (code sizes {list(codes)}), seed {seed}")}
+    return Result(metrics=metrics, artifacts=artifacts, convergence=conv,
                   notes=f"{len(xtr)} MNIST images ({len(xv)} more for early stopping), AE and VAE "
-                        f"784-{'-'.join(map(str, hidden))}-{code}, {ae_epochs} and {len(vh['loss'])} epochs; "
+                        f"784-{'-'.join(map(str, hidden))}-code ({'; '.join(epochs_text)}); "
                         f"{samples} decoded codes; FID on the scoring CNN's 128 features against "
                         f"{reference_size} real test images (scorer accuracy {sc.test_accuracy:.4f})")
 
