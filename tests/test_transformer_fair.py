@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from repro.experiments import attention, translation
+from repro.experiments import attention_heads, attention_scaling, norm_residual, translation
 from repro.models.transformer import SOS, AttentionLSTMSeq2Seq
 
 VOCAB = 40
@@ -28,7 +28,7 @@ def test_throughput_tiny_reports_both_models_and_the_headroom():
 
 
 def test_scaled_dot_product_tiny_trains_both_variants():
-    r = attention.scaled_dot_product(seed=0, dims=(16, 512), queries=64, train_dims=(16, 64), steps=30,
+    r = attention_scaling.scaled_dot_product(seed=0, dims=(16, 512), queries=64, train_dims=(16, 64), steps=30,
                                      learning_rates=(3e-3,), evals=3, test_size=200)
     m = r.metrics
     assert m["fp16_unscaled_naive_exp_overflows"] and not m["fp16_scaled_naive_exp_overflows"]
@@ -41,7 +41,7 @@ def test_scaled_dot_product_tiny_trains_both_variants():
 
 
 def test_retrieval_batch_answers_the_queried_keys_value():
-    k, v, q, y = attention._retrieval_batch(np.random.default_rng(0), 50, 5, 12, 7)
+    k, v, q, y = attention_scaling._retrieval_batch(np.random.default_rng(0), 50, 5, 12, 7)
     assert all(len(set(row)) == 5 for row in k)            # distinct keys in a sequence
     for i in range(50):
         j = list(k[i]).index(q[i])
@@ -52,7 +52,7 @@ def test_retrieval_batch_answers_the_queried_keys_value():
                                                   (False, False, 0)])
 def test_ablation_encoder_switches_norm_and_residual(norm, residual, n_norm):
     keras.utils.set_random_seed(0)
-    m = attention.AblationEncoder(10, 6, 16, 2, 16, 2, norm, residual)
+    m = norm_residual.AblationEncoder(10, 6, 16, 2, 16, 2, norm, residual)
     x = np.random.default_rng(0).integers(0, 10, (3, 6)).astype("int32")
     assert m(x).shape == (3, 6, 10)
     assert sum(isinstance(l, keras.layers.LayerNormalization) for b in m.blocks for l in b if l) == n_norm
@@ -60,34 +60,64 @@ def test_ablation_encoder_switches_norm_and_residual(norm, residual, n_norm):
 
 
 def test_norm_residual_ablation_tiny():
-    r = attention.norm_residual_ablation(seed=0, layers=2, length=6, train_size=200, test_size=50, steps=10,
+    r = norm_residual.norm_residual_ablation(seed=0, layers=2, length=6, train_size=200, test_size=50, steps=10,
                                          warmup=2, learning_rates=(2e-3,), evals=5, grad_batches=1, batch_size=16)
     m = r.metrics
-    for v in attention.NORMRES_VARIANTS:
+    for v in norm_residual.NORMRES_VARIANTS:
         assert np.isfinite(m[f"{v}_mean_val_loss"]) and len(m[f"{v}_init_grad_by_layer"]) == 2
     assert "norm_res" in r.convergence
 
 
 def test_neighbour_task():
-    x, y = attention.neighbour_task(20, 5, 10, (-2, -1, 1, 2), np.random.default_rng(0))
+    x, y = attention_heads.neighbour_task(20, 5, 10, (-2, -1, 1, 2), np.random.default_rng(0))
     assert y.shape == (20, 5, 4)
     assert list(y[3, 2]) == [x[3, 0], x[3, 1], x[3, 3], x[3, 4]]
     assert list(y[3, 0]) == [x[3, 3], x[3, 4], x[3, 1], x[3, 2]]   # cyclic
 
 
-def test_head_divergences_null_matches_permuted_heads():
+def _heads(roles, noise, batch=50, t=10):
+    """(B, H, T, T) attention of heads that each put most weight at their role's offset, plus their
+    own fixed random logits (what one initialisation makes of a head)."""
+    w = np.zeros((batch, len(roles), t, t))
+    for h, (r, e) in enumerate(zip(roles, noise)):
+        logits = e.copy()
+        logits[np.arange(t), (np.arange(t) + r) % t] += 3.0
+        p = np.exp(logits)
+        w[:, h] = p / p.sum(-1, keepdims=True)
+    return w
+
+
+def test_head_divergences_null_is_like_for_like():
+    """Issue 19: interchangeable heads (one role, initialisation noise only) must not look like heads
+    that differ. The v4 null (mean over head pairs against the best of 24 pairings) favours passing
+    there; the v5 null (a mean against a mean) does not, and still separates heads with distinct roles."""
     rng = np.random.default_rng(0)
-    w = rng.dirichlet(np.ones(6), size=(4, 3, 6))              # (B, H, T, T)
-    between, matched = attention.head_divergences(w, w[:, [2, 0, 1]])
-    assert between > 0 and matched == pytest.approx(0.0, abs=1e-12)
+    old, new = [], []
+    for _ in range(20):
+        a = _heads([1] * 4, rng.normal(0, 1, (4, 10, 10)))
+        b = _heads([1] * 4, rng.normal(0, 1, (4, 10, 10)))
+        d = attention_heads.head_divergences(a, b)
+        old.append(d["between_a"] - d["matched"])
+        new.append(d["within"] - d["cross"])
+    t = lambda x: np.mean(x) / (np.std(x, ddof=1) / np.sqrt(len(x)))
+    assert t(old) > 2.5                  # the old comparison "passes" on interchangeable heads
+    assert abs(t(new)) < 2.0             # the new one does not
+    # distinct roles that a restart finds again (in another order): within clearly above cross
+    a = _heads([-2, -1, 1, 2], rng.normal(0, 1, (4, 10, 10)))
+    b = _heads([1, 2, -2, -1], rng.normal(0, 1, (4, 10, 10)))
+    d = attention_heads.head_divergences(a, b)
+    assert d["within"] > d["cross"] + 0.05 and d["matched"] < d["cross"]
+    # identical heads: nothing differs
+    d = attention_heads.head_divergences(a, a[:, [2, 0, 1, 3]])
+    assert d["matched"] == pytest.approx(0.0, abs=1e-12) and d["within"] > d["cross"]
 
 
 def test_multihead_vs_single_tiny_has_equal_sizes():
-    r = attention.multihead_vs_single(seed=0, train_size=200, test_size=50, steps=10, learning_rates=(3e-3,),
+    r = attention_heads.multihead_vs_single(seed=0, train_size=200, test_size=50, steps=10, learning_rates=(3e-3,),
                                       evals=5, batch_size=16)
     m = r.metrics
     assert m["single_params"] == m["multi_params"]
-    assert len(m["multi_head_main_offset"]) == 4 and m["multi_between_head_js"] >= 0
+    assert len(m["multi_head_main_offset"]) == 4 and m["within_head_js"] >= 0 and m["cross_restart_head_js"] >= 0
 
 
 @pytest.fixture
