@@ -23,8 +23,20 @@ class Result:
     artifacts: file name -> bytes (PNG plots, CSV tables ...), saved next to the run record.
     notes:     a short free text shown in the record (what was built, which data source was used).
     stderr:    metric name -> standard error of this seed's value from sampling the test set
-               (e.g. ``stats.binomial_se(acc, n_test)``); the runner widens the interval with it.
-    convergence: model label -> ``repro.convergence.check(...)``: did that training run converge?
+               (e.g. ``stats.binomial_se(acc, n_test)``).
+    test_set:  metric name -> "fixed" (every seed scores the same test items: the test-sampling
+               variance is added, as a known variance, to the seed spread) or "per_seed" (each seed
+               draws its own test items: the seed spread already holds that error and stderr is
+               not added). Every metric with a stderr declares one; a metric without a stderr may
+               declare one too (a paired rule reads both sides' declarations).
+    paired_se: "A|B" -> for metrics A and B scored on the same test items in this seed, the standard
+               error of (A − B) from the per-item paired difference (``stats.paired_item_se``:
+               McNemar's discordant items for two classifiers' accuracies). A paired rule between A
+               and B uses it instead of hypot(stderr[A], stderr[B]) when both test sets are fixed.
+    convergence: model label -> ``repro.convergence.check(...)``: the state its training curve ended in
+               (converged / solved / stalled / unstable / still improving / too short to tell); pass
+               ``metrics=`` (the metric keys or patterns this model produces) so that only claims
+               judging them are gated by it.
     """
 
     metrics: dict[str, Metric]
@@ -32,6 +44,28 @@ class Result:
     notes: str = ""
     stderr: dict[str, float] = dataclasses.field(default_factory=dict)
     convergence: dict[str, dict] = dataclasses.field(default_factory=dict)
+    test_set: dict[str, str] = dataclasses.field(default_factory=dict)
+    paired_se: dict[str, float] = dataclasses.field(default_factory=dict)
+
+    def problems(self) -> list[str]:
+        """What is wrong with the declarations (empty when nothing): a stderr without a test_set,
+        an unknown test_set value, a paired_se key that is not "A|B" of two returned metrics."""
+        out = []
+        missing = sorted(k for k in self.stderr if k not in self.test_set)
+        if missing:
+            out.append(f"returns stderr for {', '.join(missing)} without declaring test_set "
+                       "('fixed': the same test items on every seed, or 'per_seed')")
+        bad = sorted(k for k, v in self.test_set.items() if v not in TEST_SETS)
+        if bad:
+            out.append(f"test_set of {', '.join(bad)} must be 'fixed' or 'per_seed'")
+        for key in self.paired_se:
+            parts = key.split("|")
+            if len(parts) != 2 or any(p not in self.metrics for p in parts):
+                out.append(f"paired_se key {key!r} is not 'A|B' of two metrics it returns")
+        return out
+
+
+TEST_SETS = ("fixed", "per_seed")
 
 
 Experiment = Callable[..., Result]

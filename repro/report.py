@@ -115,10 +115,8 @@ def _judged_line(spec: dict) -> str:
 
 
 def _seeds_text(e: dict) -> str:
-    """The seed count, with why when seeds were added or the maximum was reached."""
-    why = e.get("seeds_why") or ""
-    n = str(e.get("n_seeds") or 0)
-    return f"{n} ({why})" if ("added" in why or "maximum" in why) else n
+    """The seed count, with why when seeds were added or the maximum was reached, or when --seeds fixed it."""
+    return record.seeds_text(e)
 
 
 def current_claims() -> dict[str, tuple[str, object]]:
@@ -133,6 +131,38 @@ def current_claims() -> dict[str, tuple[str, object]]:
             continue
         out.update({c.id: (s.name, c.version) for c in s.claims})
     return out
+
+
+def budget_claims(directory: Path | None = None) -> list[dict]:
+    """Every claim whose wording is about its budget (speed, cost, equal time, a stated point of
+    training), in suite order, with the one-line reason its suite gives (``about_budget: {reason}``).
+    No convergence gates these claims; their rows say "at equal budget" and the budget."""
+    from repro import suite as suites
+
+    out = []
+    for path in suites.suite_paths(directory):
+        try:
+            s = suites.load(path, check=False)
+        except suites.SuiteError:
+            continue
+        out += [{"id": c.id, "suite": s.name, "claim": c.claim, "reason": c.budget_reason}
+                for c in s.claims if c.about_budget]
+    return out
+
+
+def budget_claims_md(items: list[dict]) -> str:
+    """The list behind README's section on claims about their budget."""
+    return "".join(f"- **{i['id']}**: {i['reason']}\n" for i in items)
+
+
+def budget_note(entry: dict) -> str:
+    """'at equal budget (5 epochs): <reason>' for a claim about its budget; '' otherwise."""
+    if not entry.get("about_budget"):
+        return ""
+    from repro import convergence
+
+    spent = convergence.budget_text(entry.get("convergence") or {})
+    return f"at equal budget{f' ({spent})' if spent else ''}: {entry.get('budget_reason') or 'reason not recorded'}"
 
 
 def stale_text(recorded, current) -> str:
@@ -226,7 +256,8 @@ def markdown(recs: list[dict]) -> str:
         return "No full-profile record yet: run `repro run --profile full`.\n"
     out = [f"**{counts_line(rows)}.** Claimed: only the chapter's words or numbers. Judged against: the line "
            "each judged part is held to; a line this suite chose reads *criterion (ours)*. Measured: mean ± "
-           "std over seeds, 95% CI, n seeds; → the part's outcome (pass / fail / undecided).\n"]
+           "std over seeds, the interval that decided at its own level (each claim's decisions hold jointly "
+           "at 95%), n seeds; → the part's outcome (pass / fail / undecided).\n"]
     for chapter in dict.fromkeys(r["chapter"] for r in rows):
         out.append(f"\n### {chapter}\n\n")
         body = [[r["id"], r["claim"], r["claimed"], r["judged"], r["measured"], r["seeds_text"],
@@ -322,6 +353,8 @@ def _scaled_part(rule: dict, m: dict, metrics: dict) -> tuple[float | None, list
     kind = verdict.rule_kind(rule)
     t = rule[kind]
     vals = m.get("values") or []
+    if kind in ("in_seeds", "paired_within"):   # a share of seeds, a band around another metric: no line scale
+        return None, None, None, ""
     if kind == "paired":
         adv = m.get("advantage") or {}
         if not _num(adv.get("mean")):
@@ -557,10 +590,12 @@ def _measured_phrase(m: dict, exact: bool) -> str:
     vals = [v for v in m.get("values") or [] if v is not None]
     if vals and all(verdict.same(v, vals[0]) for v in vals):
         return record.fmt(vals[0]) + (f" on every one of {len(vals)} seeds" if len(vals) > 1 else "")
-    if exact or len(vals) <= 1 or not m.get("ci95"):
+    shown = record.shown_interval(m)
+    if exact or len(vals) <= 1 or not shown:
         return record.measured_text(m)
-    lo, hi = m["ci95"]
-    return f"{record.fmt(m['mean'])} (95% CI {record.fmt(lo)} to {record.fmt(hi)}, {_seeds_phrase(m['n'])})"
+    (lo, hi), lvl = shown
+    return (f"{record.fmt(m['mean'])} ({record.level_label(lvl)} CI {record.fmt(lo)} to {record.fmt(hi)}, "
+            f"{_seeds_phrase(m['n'])})")
 
 
 def _clause(name: str, m: dict, spec: dict, exact: bool) -> str:
@@ -569,6 +604,8 @@ def _clause(name: str, m: dict, spec: dict, exact: bool) -> str:
     kind = verdict.rule_kind(rule)
     t = rule[kind]
     claimed = spec.get("claimed")
+    if kind in ("in_seeds", "paired_within"):
+        return f"{name}: {m.get('detail') or m.get('status')}"
     if kind == "paired":
         adv = m.get("advantage") or {}
         better = t["better"]
@@ -577,9 +614,11 @@ def _clause(name: str, m: dict, spec: dict, exact: bool) -> str:
         if not _num(adv.get("mean")):
             return f"{name} could not be compared with {t['than']}"
         text += f", by {record.fmt(abs(adv['mean']))}"
-        if adv.get("ci95") and not exact:
-            a, b = sorted(abs(v) for v in adv["ci95"])
-            text += f" (95% CI {record.fmt(a)} to {record.fmt(b)}, {_seeds_phrase(adv.get('n') or 0)})"
+        shown = record.shown_interval(m)
+        if shown and not exact:
+            a, b = sorted(abs(v) for v in shown[0])
+            text += (f" ({record.level_label(shown[1])} CI {record.fmt(a)} to {record.fmt(b)}, "
+                     f"{_seeds_phrase(adv.get('n') or 0)})")
         elif exact:
             text += " (exact)"
         return text
@@ -645,10 +684,12 @@ def _replacement(m: dict, exact: bool, style: str, like: str) -> str | None:
         return None
     if exact or len(vals) == 1 or all(verdict.same(v, vals[0]) for v in vals):
         return _render(vals[0], style, like)
-    if not (_num(m.get("mean")) and m.get("ci95")):
+    shown = record.shown_interval(m)
+    if not (_num(m.get("mean")) and shown):
         return None
-    lo, hi = m["ci95"]
-    return f"{_render(m['mean'], style, like)} (95% CI {_render(lo, style, like)} to {_render(hi, style, like)})"
+    (lo, hi), lvl = shown
+    return (f"{_render(m['mean'], style, like)} ({record.level_label(lvl)} CI {_render(lo, style, like)} "
+            f"to {_render(hi, style, like)})")
 
 
 def corrected_sentence(e: dict, rec: dict | None = None) -> tuple[str, str]:
@@ -868,7 +909,7 @@ def _card(r: dict, results_dir: Path, images: _Images) -> str:
     if not e.get("checkable", True):
         text.append(f"<p><em>Not checkable here:</em> {_e(e.get('reason', ''))}</p>")
     why = f": {_e(e['seeds_why'])}" if e.get("seeds_why") else ""
-    level = f"; each part decided with a {e['level']:.1%} interval" if isinstance(e.get("level"), float) else ""
+    level = f"; {record.level_text(e)}" if record.level_text(e) else ""
     text.append(f"<p><strong>Seeds:</strong> {_e(e.get('n_seeds', 0))}{why}{_e(level)}</p>")
     for u in e.get("unconverged") or []:
         text.append(f"<p><em>Not converged:</em> {_e(u)}</p>")
@@ -910,7 +951,8 @@ def _summary_tables(rows: list[dict], titles: dict[str, str]) -> str:
     parts = ['<section id="table"><h2>All claims in one table</h2>'
              "<p>Claimed: only the chapter's words or numbers. Judged against: the line each judged part is "
              "held to; a line this suite chose reads <em>criterion (ours)</em>, with its reason in the claim's "
-             "card. Measured: mean ± std over seeds, 95% CI, n seeds; → the part's outcome.</p>"]
+             "card. Measured: mean ± std over seeds, the interval that decided at its own level (each claim's "
+             "decisions hold jointly at 95%), n seeds; → the part's outcome.</p>"]
     for chapter in dict.fromkeys(r["chapter"] for r in rows):
         parts.append(f"<h3 lang=\"zh\">{_e(titles.get(chapter, chapter))}</h3>"
                      "<table><tr><th>claim</th><th>section</th><th>in a few words</th><th>claimed (chapter)</th><th>judged against</th><th>measured → outcome</th>"

@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterator, Protocol
 
-from repro import codehash, data, progress, record, registry, verdict
+from repro import codehash, convergence, data, progress, record, registry, verdict
 from repro.suite import Claim, Run, Suite
 
 @dataclasses.dataclass(frozen=True)
@@ -144,7 +144,16 @@ def run_unit(experiment: str, params: dict, seed: int, reporter: progress.Report
     if not isinstance(result, registry.Result):
         return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
                 "error": f"experiment {experiment!r} returned {type(result).__name__}, not a Result"}
+    wrong = convergence.problems(result.convergence, result.metrics)
+    if wrong:   # which models gate which claims would be wrong: a broken experiment, said in one line
+        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
+                "error": f"experiment {experiment!r}: {wrong[0]}" + (f" (and {len(wrong) - 1} more)" if len(wrong) > 1 else "")}
+    problems = result.problems()
+    if problems:
+        return {"metrics": {}, "artifacts": {}, "notes": "", "seconds": seconds,
+                "error": f"experiment {experiment!r} " + "; ".join(problems)}
     return {"metrics": record.jsonable(result.metrics), "stderr": record.jsonable(result.stderr),
+            "test_set": dict(result.test_set), "paired_se": record.jsonable(result.paired_se),
             "convergence": record.jsonable(result.convergence), "artifacts": dict(result.artifacts),
             "notes": result.notes, "seconds": seconds, "error": None}
 
@@ -219,7 +228,8 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
             break
     if rec is None:
         rec = record.new(suite, profile, env)
-    rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None)
+    rec.update(env=env, suite_version=suite.version, suite_section=suite.section, complete=False, finished=None,
+               seeds_fixed=seeds or None)
 
     runs = needed_runs(suite, claims)
     keys: dict[str, str] = {}
@@ -234,6 +244,7 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         rec["runs"][run.id] = entry
         looks[run.id] = suite.looks(run, profile, seeds)
         entry["looks"] = looks[run.id]
+        entry["seeds_fixed"] = seeds if seeds and not run.deterministic else None
     target = {r.id: looks[r.id][0] for r in runs}
     why = {r.id: ("one seed (deterministic)" if r.deterministic else
                   f"{target[r.id]} seeds (--seeds)" if seeds else f"{target[r.id]} seeds (the profile's start)")

@@ -32,7 +32,9 @@ _RUN_KEYS = {"id", "experiment", "version", "params", "profiles", "seeds", "max_
 _CLAIM_KEYS = {"id", "chapter", "section", "kind", "source", "claim", "version", "runs", "metrics",
                "checkable", "reason", "about_budget", "erratum"}
 _MOVED_TO_RUNS = {"experiment", "params", "profiles", "seeds"}
-_METRIC_KEYS = {"claimed", "rule", "criterion", "better", "tolerance", "unit", "precondition", "literature"}
+_METRIC_KEYS = {"claimed", "rule", "criterion", "better", "tolerance", "unit", "precondition", "literature",
+                "scale", "resolution", "variance", "capability"}
+_CAPABILITY_RULES = ("at_least", "at_most", "in_seeds")   # one-sided lines a model can reach
 
 
 class SuiteError(Exception):
@@ -53,7 +55,13 @@ class Metric:
 
     ``rule`` is the line the claim is judged against; ``criterion`` holds the reason when that line
     is the suite's choice rather than the chapter's (shown as ours). ``claimed`` is only ever the
-    chapter's number or words."""
+    chapter's number or words.
+
+    How its interval is built (repro.verdict's docstring has the details): ``scale`` 'log10' judges
+    log10 of the per-seed values (ratios; lines stay in the metric's units); ``resolution`` is the
+    smallest step of a discrete metric (its interval never collapses to a point); ``variance``
+    'seeds' leaves the test-sampling error out (the criterion's reason says why, e.g. a published
+    number measured on the same fixed test set)."""
 
     name: str               # as the claim calls it ('test_error' or 'run.test_error')
     run: str                # the run that produces it
@@ -66,6 +74,10 @@ class Metric:
     unit: str = ""
     precondition: bool = False
     literature: dict | None = None
+    scale: str | None = None
+    resolution: float | None = None
+    variance: str | None = None
+    capability: bool = False   # "reaches >= X", "can do T": shown once passed, converged or not
 
     @property
     def direction(self) -> str | None:
@@ -113,6 +125,7 @@ class Claim:
     reason: str = ""
     chapter: str = ""
     about_budget: bool = False
+    budget_reason: str = ""  # why the claim's wording is about its budget (speed, cost, equal time)
     erratum: str = ""        # a corrected sentence (or formula) for lecturers, where the generic one won't do
 
     def metric(self, name: str) -> Metric:
@@ -254,12 +267,27 @@ def _metric(path: Path, cid: str, name: str, spec: Any, runs: tuple[str, ...]) -
         except verdict.RuleError as e:
             raise SuiteError(path, str(e), cid, where) from None
         kind = verdict.rule_kind(rule)
-        if crit is None and kind in ("approx", "between"):
+        if crit is None and kind in ("approx", "between", "paired_within", "in_seeds"):
             raise SuiteError(path, f"a '{kind}' line is the suite's choice: put it in 'criterion' with its reason",
                              cid, where)
         if crit is None and kind in ("at_most", "at_least", "equal") and not verdict.same(rule[kind], spec.get("claimed")):
             raise SuiteError(path, f"the line {rule[kind]!r} is not the claimed value {spec.get('claimed')!r}: "
                              "a line the suite chose goes in 'criterion' with its reason", cid, where)
+    scale, resolution, variance = spec.get("scale"), spec.get("resolution"), spec.get("variance")
+    _require(scale is None or scale in verdict.SCALES, path, f"must be one of {', '.join(verdict.SCALES)}",
+             cid, field + ".scale")
+    _require(resolution is None or (isinstance(resolution, (int, float)) and not isinstance(resolution, bool)
+                                    and resolution > 0), path,
+             "the metric's smallest step, a positive number (1 for a count)", cid, field + ".resolution")
+    try:
+        verdict.check_options(rule, scale=scale, resolution=resolution)
+    except verdict.RuleError as e:
+        raise SuiteError(path, str(e), cid, field + (".scale" if scale is not None else ".resolution")) from None
+    _require(variance in (None, "seeds"), path, "must be 'seeds' (the comparison carries the seed spread only)",
+             cid, field + ".variance")
+    _require(variance is None or crit is not None, path, "variance: seeds goes with a criterion whose reason says "
+             "why the test-sampling error is left out (e.g. a published number on the same test set)",
+             cid, field + ".variance")
     better = spec.get("better")
     _require(better in (None, "higher", "lower"), path, "must be 'higher' or 'lower'", cid, field + ".better")
     tol = spec.get("tolerance")
@@ -268,11 +296,19 @@ def _metric(path: Path, cid: str, name: str, spec: Any, runs: tuple[str, ...]) -
     pre = spec.get("precondition", False)
     _require(isinstance(pre, bool), path, "must be true or false", cid, field + ".precondition")
     _require(not pre or rule is not None, path, "a precondition needs a rule to check", cid, field + ".precondition")
+    capability = spec.get("capability", False)
+    _require(isinstance(capability, bool), path, "must be true or false", cid, field + ".capability")
+    if capability:
+        _require(rule is not None and not pre and verdict.rule_kind(rule) in _CAPABILITY_RULES, path,
+                 "only a judged one-sided line the model reaches (" + ", ".join(_CAPABILITY_RULES)
+                 + ") can be a capability: 'A beats B' and 'no difference' need converged models", cid,
+                 field + ".capability")
     lit = spec.get("literature")
     _require(lit is None or (isinstance(lit, dict) and "source" in lit and set(lit) <= {"value", "source", "setup"}),
              path, "literature is {value: ..., source: '...', setup: '...'}", cid, field + ".literature")
     return Metric(name=name, run=run, key=key, claimed=spec.get("claimed"), rule=rule, criterion=reason,
-                  better=better, tolerance=tol, unit=str(spec.get("unit", "")), precondition=pre, literature=lit)
+                  better=better, tolerance=tol, unit=str(spec.get("unit", "")), precondition=pre, literature=lit,
+                  scale=scale, resolution=resolution, variance=variance, capability=capability)
 
 
 def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim:
@@ -300,22 +336,33 @@ def _claim(path: Path, suite: str, i: int, raw: Any, run_ids: set[str]) -> Claim
     _require(any(m.judged for m in parsed) or not any(m.precondition for m in parsed), path,
              "a claim with a precondition needs at least one judged metric besides it", cid, "metrics")
     for m in parsed:
-        if m.rule and verdict.rule_kind(m.rule) == "paired":
-            _require(m.rule["paired"]["than"] in names, path, "names a metric this claim does not have",
-                     cid, f"metrics.{m.name}.rule.paired.than")
+        than = verdict.other_metric(m.rule)
+        if than is not None:
+            kind = verdict.rule_kind(m.rule)
+            where = f"metrics.{m.name}.{'criterion.rule' if m.criterion else 'rule'}.{kind}.than"
+            _require(than in names, path, "names a metric this claim does not have", cid, where)
+            _require(than != m.name, path, "compares the metric with itself", cid, where)
     checkable = raw.get("checkable", True)
     _require(isinstance(checkable, bool), path, "must be true or false", cid, "checkable")
     reason = raw.get("reason", "")
     _require(checkable or (isinstance(reason, str) and reason.strip()), path,
              "a claim that is not checkable must say why", cid, "reason")
     about_budget = raw.get("about_budget", False)
-    _require(isinstance(about_budget, bool), path, "must be true or false", cid, "about_budget")
+    budget_reason = ""
+    if isinstance(about_budget, dict):
+        _require(set(about_budget) == {"reason"} and isinstance(about_budget["reason"], str)
+                 and about_budget["reason"].strip() != "" and "\n" not in about_budget["reason"].strip(), path,
+                 "is {reason: 'one line: why the claim's wording is about its budget'}", cid, "about_budget")
+        budget_reason, about_budget = about_budget["reason"].strip(), True
+    else:
+        _require(about_budget is False, path, "a claim about its budget says why: about_budget: {reason: "
+                 "'one line: the wording is about speed, cost or equal time'}", cid, "about_budget")
     erratum = raw.get("erratum", "")
     _require(isinstance(erratum, str), path, "must be a sentence", cid, "erratum")
     return Claim(id=cid, suite=suite, section=raw["section"], kind=raw["kind"], source=raw["source"],
                  claim=raw["claim"], version=raw["version"], runs=tuple(runs), metrics=parsed,
                  checkable=checkable, reason=reason or "", chapter=str(raw.get("chapter", "")),
-                 about_budget=about_budget, erratum=erratum.strip())
+                 about_budget=about_budget, budget_reason=budget_reason, erratum=erratum.strip())
 
 
 def check_experiments(suite: Suite) -> None:

@@ -36,6 +36,8 @@ def _sides(rule: dict) -> tuple:
         return t + d, t - d
     if kind == "approx":
         return t, t + 3 * rule["tol"] + 1e-3
+    if kind == "in_seeds":          # every seed meets the condition, or none does
+        return _sides(t["where"])
     lo, hi = t
     return (lo + hi) / 2, hi + (hi - lo) + 1e-3
 
@@ -48,27 +50,45 @@ def _measure(value, n: int) -> list:
     return [value - eps, value, value + eps][:n] + [value] * max(0, n - 3)
 
 
+def _seeds_needed(claim: suites.Claim) -> int:
+    """3 seeds, or as many as an in_seeds rule needs to pass when every seed meets its condition
+    (the exact interval of n of n seeds at 95% has lower bound 0.025^(1/n))."""
+    n = 3
+    for m in claim.metrics:
+        if m.rule and verdict.rule_kind(m.rule) == "in_seeds":
+            while 0.025 ** (1 / n) < m.rule["in_seeds"]["min_share"] and n < 200:
+                n += 1
+    return n
+
+
 def _synthetic(claim: suites.Claim, suite: suites.Suite, flip: str | None) -> dict:
     """A judged claim entry from made-up run results: every judged part on its claimed side, except
     ``flip``, which is put on the other side."""
     values: dict[str, object] = {}
-    for m in claim.metrics:                     # paired baselines sit at 0
-        if m.rule and verdict.rule_kind(m.rule) == "paired":
-            values.setdefault(m.rule["paired"]["than"], 0.0)
+    for m in claim.metrics:                     # paired baselines sit at 1 (positive: a log scale takes them)
+        if verdict.other_metric(m.rule):
+            values.setdefault(verdict.other_metric(m.rule), 1.0)
     for m in claim.metrics:
         if m.rule is None:
             continue
-        if verdict.rule_kind(m.rule) == "paired":
+        kind = verdict.rule_kind(m.rule)
+        if kind == "paired":
             sign = 1 if m.rule["paired"]["better"] == "higher" else -1
             base = values[m.rule["paired"]["than"]]
-            values[m.name] = base + sign * (1.0 if m.name != flip else -1.0)
+            step = 0.5 if m.scale else 1.0          # on a log scale: ×1.5 against ×0.5
+            values[m.name] = base + sign * (step if m.name != flip else -step)
+        elif kind == "paired_within":            # the same as the other metric, or 3 margins away
+            margin = m.rule[kind]["margin"]
+            base = values[m.rule[kind]["than"]]
+            values[m.name] = base * 10 ** (3 * margin) if m.scale and m.name == flip else \
+                base + 3 * margin if m.name == flip else base
         else:
             good, bad = _sides(m.rule)
             values[m.name] = bad if m.name == flip else good
     runs = {}
     for rid in claim.runs:
         run = suite.run(rid)
-        n = 1 if run.deterministic else 3
+        n = 1 if run.deterministic else _seeds_needed(claim)
         results = {str(s): {"metrics": {}, "seconds": 1.0, "error": None} for s in range(n)}
         for m in claim.metrics:
             if m.run == rid and m.name in values:
@@ -107,3 +127,57 @@ def test_a_measurement_across_the_line_changes_the_verdict(suite, claim, metric)
     bad = _synthetic(claim, suite, flip=metric)
     assert bad["metrics"][metric]["status"] in (verdict.FAIL, verdict.UNDECIDED)
     assert bad["verdict"] != good["verdict"], f"{claim.id}.{metric}: the verdict does not depend on it"
+
+
+NEW_KINDS = """\
+suite: kinds
+version: 1
+runs:
+  - {id: r, experiment: fake_measure, version: 1}
+claims:
+  - id: K-EXIST
+    section: s
+    kind: E
+    source: "can collapse"
+    claim: a run can collapse to at most 6 modes
+    version: 1
+    runs: [r]
+    metrics:
+      modes:
+        criterion: {rule: {in_seeds: {where: {at_most: 6}, min_share: 0.5}}, reason: "ours"}
+  - id: K-NULL
+    section: s
+    kind: E
+    source: "no difference"
+    claim: a and b do equally well; the ratio vanishes; the count stays at most 7
+    version: 1
+    runs: [r]
+    metrics:
+      a:
+        criterion: {rule: {paired_within: {than: b, margin: 0.02}}, reason: "ours"}
+      b: {}
+      ratio:
+        criterion: {rule: {at_most: 0.1}, reason: "ours"}
+        scale: log10
+      logratio:
+        criterion: {rule: {paired: {than: b, better: higher}}, reason: "ours"}
+        scale: log10
+      count:
+        criterion: {rule: {at_most: 7}, reason: "ours"}
+        resolution: 1
+"""
+
+
+def _new_kinds(tmp_path_factory=None):
+    import pathlib
+    import tempfile
+
+    path = pathlib.Path(tempfile.mkdtemp()) / "kinds.yaml"
+    path.write_text(NEW_KINDS, encoding="utf-8")
+    s = suites.load(path, check=False)
+    return [pytest.param(s, c, m.name, id=f"{c.id}-{m.name}") for c in s.claims for m in c.metrics if m.rule]
+
+
+@pytest.mark.parametrize("suite,claim,metric", _new_kinds())
+def test_the_new_rule_kinds_and_scales_can_fail(suite, claim, metric):
+    test_a_measurement_across_the_line_changes_the_verdict(suite, claim, metric)

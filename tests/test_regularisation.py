@@ -186,6 +186,9 @@ def test_dropout_overfit_end_to_end():
     assert r.metrics["dropout_test_acc_minus_baseline"] == pytest.approx(
         r.metrics["dropout_test_acc"] - r.metrics["baseline_test_acc"])
     assert set(r.stderr) == {"dropout_test_acc_minus_baseline", "dropout_test_loss_minus_baseline"}
+    # this seed's own test images (per seed); the paired error of each comparison from the same images
+    assert not r.problems() and r.test_set["dropout_test_acc"] == "per_seed"
+    assert r.paired_se["dropout_test_acc|baseline_test_acc"] == r.stderr["dropout_test_acc_minus_baseline"]
     assert set(r.convergence) == {"baseline", "dropout"} and r.artifacts
 
 

@@ -258,7 +258,7 @@ def test_errata_say_what_was_measured_with_a_sentence_generated_from_the_record(
     assert errata["RULE-BAND"]["sentence"].endswith("outside [0.7, 0.9] (the chapter: “high”).")
     assert "baseline" not in errata["RULE-BAND"]["sentence"]          # it passes
     assert errata["RULE-PAIRED"]["sentence"] == ("Only in part: in our measurements, baseline was not higher than "
-                                                "score but lower, by 0.105 (95% CI 0.09258 to 0.1174, 3 seeds).")
+                                                "score but lower, by 0.105 (97.5% CI 0.08709 to 0.1229, 3 seeds).")   # the fail's interval: 2 parts
     assert [n for n, _, _ in errata["RULE-PAIRED"]["failing"]] == ["baseline"]
 
 

@@ -186,7 +186,9 @@ def test_undecided_parts_get_more_seeds_up_to_the_maximum(workspace):
     assert looks == [6, 10]
     assert list(rec["runs"]["score"]["results"]) == [str(i) for i in range(10)]       # never past the maximum
     assert "added after 6" in rec["claims"]["TOY-SCORE"]["seeds_why"]
-    assert rec["claims"]["TOY-SCORE"]["metrics"]["score"]["level"] == pytest.approx(1 - 0.05 / 3)
+    score = rec["claims"]["TOY-SCORE"]["metrics"]["score"]
+    assert score["interval_level"] == pytest.approx(1 - 0.05 / 3)     # the interval's own level ...
+    assert score["level"] == pytest.approx(0.95)                        # ... and the family's, over 3 looks
     assert ("paired", 3) not in conftest.CALLS       # a decided run gets no extra seeds
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import math
 import os
 import zipfile
 
@@ -153,6 +154,12 @@ def test_stock_direction_end_to_end_on_made_up_prices(monkeypatch):
         assert 0.0 <= m[key] <= 1.0
     assert m["test_days"] == 2 * (259 - 5 - int(254 * 0.7) - int(254 * 0.1))
     assert m["lstm_accuracy"] == pytest.approx((m["lstm_accuracy_AAA"] + m["lstm_accuracy_BBB"]) / 2)
+    # the test days are fixed (the last of each series); paired comparisons carry McNemar's error
+    # (above the hypot of the two binomial errors where two predictors disagree more than chance)
+    assert not res.problems() and res.test_set["lstm_accuracy"] == "fixed"
+    for other in ("rnn", "majority", "persistence"):
+        pse = res.paired_se[f"{other}_accuracy|lstm_accuracy"]
+        assert 0 <= pse < 2 * math.hypot(res.stderr[f"{other}_accuracy"], res.stderr["lstm_accuracy"])
     assert res.artifacts["accuracy.png"][:4] == b"\x89PNG"
 
 
@@ -273,6 +280,8 @@ def test_sentence_cnn_reviews_end_to_end_on_made_up_sentences(monkeypatch):
     assert m["logreg_accuracy"] > 0.9                                 # the words give the label away
     for key in ("chapter_cnn_accuracy", "wide_cnn_accuracy", "majority_accuracy"):
         assert 0.0 <= m[key] <= 1.0
+    assert not res.problems() and res.test_set["logreg_accuracy"] == "per_seed"     # the films split per seed
+    assert res.paired_se["logreg_accuracy|majority_accuracy"] >= 0
 
 
 def test_the_suite_file_loads_and_names_only_known_parameters():

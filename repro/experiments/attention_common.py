@@ -5,11 +5,11 @@ from __future__ import annotations
 import tensorflow as tf
 
 
-def convergence_check(curve: list[float], steps: int, evals: int, higher: bool = False) -> dict:
+def convergence_check(curve: list[float], steps: int, evals: int, higher: bool = False, **kw) -> dict:
     from repro import convergence
 
     return convergence.check(curve, budget=f"{steps} steps", unit_per_point=steps / max(1, len(curve)),
-                             unit="steps", higher=higher)
+                             unit="steps", higher=higher, **kw)
 
 
 def step_and_evaluate(model, loss_fn, opt, *, training):

@@ -339,7 +339,10 @@ def multihead_vs_single(*, seed: int, length: int = 10, symbols: int = 10, offse
     sp = _offset_profile(best["single"]["weights"])[0]
     metrics["single_head_weight_at_offsets"] = [round(float(sp[o % length]), 3) for o in offsets]
     metrics["chance_accuracy"] = 1.0 / symbols
-    convergence = {f"{n}-head": convergence_check(b["curve"], steps, evals, higher=True) for n, b in best.items()}
+    convergence = {f"{n}-head": convergence_check(b["curve"], steps, evals, higher=True,
+                                                  metrics=[f"{n}_*"] + (["within_head_js", "cross_restart_head_js"]
+                                                                        if n == "multi" else []))
+                   for n, b in best.items()}
     n_tok = test_size * length * len(offsets)
     stderr = {f"{n}_test_accuracy": float(np.sqrt(max(b["test_accuracy"] * (1 - b["test_accuracy"]), 1e-12) / n_tok))
               for n, b in best.items()}
@@ -357,7 +360,7 @@ def multihead_vs_single(*, seed: int, length: int = 10, symbols: int = 10, offse
     ax[0].legend(fontsize=7)
     ax[1].bar(["single", f"{heads} heads"], [best["single"]["test_accuracy"], best["multi"]["test_accuracy"]])
     ax[1].set(ylabel="test token accuracy", ylim=(0, 1))
-    return Result(metrics=metrics, stderr=stderr, convergence=convergence,
+    return Result(metrics=metrics, stderr=stderr, test_set={k: "per_seed" for k in stderr}, convergence=convergence,
                   artifacts={"heads.png": plots.png(fig)},
                   notes=f"one post-norm layer, d_model {d_model}, ff {ff}; 1 head vs {heads} heads "
                         f"({best['single']['params']} vs {best['multi']['params']} parameters); {steps} Adam steps "

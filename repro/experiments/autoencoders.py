@@ -19,9 +19,12 @@ import numpy as np
 import tensorflow as tf
 
 from repro import convergence, data, plots, progress
+from repro.data.mnist import SIZES as _MNIST_SIZES
 from repro.experiments.mnist_scoring import scorer
 from repro.models.generative import autoencoder, dense_decoder, dense_encoder
 from repro.registry import Result, experiment
+
+MNIST_TEST = _MNIST_SIZES["test"]
 
 
 def _flat01(x: np.ndarray) -> np.ndarray:
@@ -139,6 +142,7 @@ def ae_code_sizes(*, seed: int, codes: list[int] = (2, 8, 32, 64), hidden: list[
         ran, conv[f"ae_code{code}"] = _fit_early(model, xtr, xv, max_epochs=max_epochs, patience=patience,
                                                  batch_size=batch_size, learning_rate=learning_rate,
                                                  label=f"code {code}")
+        conv[f"ae_code{code}"]["metrics"] = [f"ae_*_code{code}", "ae_mse_by_code", "ae_mse_decreasing"]
         mse = float(np.mean(_errors(model, xte)))
         p = vt[:code]
         pca_mse = float(np.mean(((xte - mean) @ p.T @ p + mean - xte) ** 2))
@@ -226,6 +230,7 @@ def ae_anomaly(*, seed: int, digits: list[int] = tuple(range(10)), code: int = 3
         ran, conv[f"mnist_digit{d}"] = _fit_early(model, xd, xdv, max_epochs=max_epochs, patience=patience,
                                                   batch_size=batch_size, learning_rate=learning_rate,
                                                   label=f"digit {d}")
+        conv[f"mnist_digit{d}"]["metrics"] = [f"*_digit{d}", "mnist_*"]
         threshold = float(np.quantile(_errors(model, xdv), 1 - false_alarm))
         err = _errors(model, xte)
         anomalous = yte != d
@@ -263,6 +268,7 @@ def ae_anomaly(*, seed: int, digits: list[int] = tuple(range(10)), code: int = 3
                                             activation="linear")])
     ran, conv["ecg"] = _fit_early(model, wtr, wv, max_epochs=ecg_max_epochs, patience=patience, batch_size=64,
                                   learning_rate=learning_rate, label="ECG")
+    conv["ecg"]["metrics"] = ["ecg_*"]
     scores = _point_scores(_errors(model, wall), len(z), ecg_window)
     threshold = float(scores[ecg_train_end:ecg_val_end].max())
     test = slice(ecg_val_end, None)
@@ -300,7 +306,9 @@ def ae_anomaly(*, seed: int, digits: list[int] = tuple(range(10)), code: int = 3
     a2.set(yscale="log", xlabel="seconds", ylabel="reconstruction error")
     a2.legend(fontsize=6, loc="upper left")
     artifacts["ecg_scores.png"] = plots.png(fig)
-    return Result(metrics=metrics, artifacts=artifacts, stderr=stderr, convergence=conv,
+    # the whole test set is the same on every seed; a smaller test_size draws a subset per seed
+    test_set = {k: "fixed" if len(xte) == MNIST_TEST else "per_seed" for k in stderr}
+    return Result(metrics=metrics, artifacts=artifacts, stderr=stderr, test_set=test_set, convergence=conv,
                   notes=f"MNIST: AE 784-{'-'.join(map(str, hidden))}-{code} per digit on {train_per_digit} "
                         f"images, early-stopped on {val_per_digit} held-out images of the digit, threshold "
                         f"their {1 - false_alarm:.0%} quantile; tested on {len(xte)} real test images. ECG: "
@@ -403,12 +411,13 @@ class VAE:
         ran = len(hist["loss"])
         budget = f"{ran} of at most {max_epochs} epochs"
         if hist["stopped"]:
-            hist["convergence"] = {"converged": True, "budget": budget, "tail_change": None, "estimate": "",
-                                   "rule": f"early stopping fired: the validation loss did not improve for "
-                                           f"{patience} epochs"}
+            hist["convergence"] = convergence.by_rule(
+                convergence.CONVERGED, budget=budget, curve=hist["val_loss"],
+                rule=f"early stopping fired: the validation loss did not improve for {patience} epochs")
         elif not hist["finite"]:
-            hist["convergence"] = {"converged": False, "budget": budget, "tail_change": None,
-                                   "rule": "the loss became non-finite", "estimate": "no budget: the loss is undefined"}
+            hist["convergence"] = convergence.by_rule(
+                convergence.UNSTABLE, budget=budget, rule="the loss became non-finite", detail="diverged",
+                estimate="no budget: the loss is undefined")
         else:
             hist["convergence"] = convergence.check(hist["val_loss"], budget=budget)
             hist["convergence"]["rule"] = "validation loss (what early stopping watches): " + \
@@ -466,7 +475,8 @@ def ae_vs_vae_samples(*, seed: int, code: int = 8, hidden: list[int] = (256, 128
     artifacts = {"samples.png": _grid([real[:10], ae_prior[:10], ae_fitted[:10], vae_prior[:10]],
                                       ["real", "AE, N(0,I)", "AE, fitted", "VAE, N(0,I)"],
                                       f"decoded random codes (code size {code}), seed {seed}")}
-    return Result(metrics=metrics, artifacts=artifacts, convergence={"ae": ae_conv, "vae": vh["convergence"]},
+    return Result(metrics=metrics, artifacts=artifacts, convergence={"ae": dict(ae_conv, metrics=["ae_*"]),
+                                                                      "vae": dict(vh["convergence"], metrics=["vae_*"])},
                   notes=f"{len(xtr)} MNIST images ({len(xv)} more for early stopping), AE and VAE "
                         f"784-{'-'.join(map(str, hidden))}-{code}, {ae_epochs} and {len(vh['loss'])} epochs; "
                         f"{samples} decoded codes; FID on the scoring CNN's 128 features against "

@@ -534,6 +534,9 @@ def pooling_shape_invariance(*, seed: int, images: str = "mnist", n_images: int 
         metrics=metrics,
         artifacts={"pool_shift_similarity.png": _png(fig)},
         stderr=stderr,
+        # the images (and the 2,000 accuracy images) are drawn per seed: the seed spread holds their sampling
+        test_set={k: "fixed" if images == "mnist" and n_images >= 10000 and k != "trained_accuracy" else "per_seed"
+                  for k in stderr},
         notes=(f"Shapes: MaxPooling2D(2) on {sizes} (odd sides are floored). Invariance: {len(raw)} {images} "
                f"images (drawn at random for this seed; 28x28, padded to 32x32); Conv2D({filters}, {kernel}, same) "
                "+ ReLU with random He-normal filters, and the first layer of a small CNN trained for "

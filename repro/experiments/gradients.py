@@ -90,7 +90,9 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
         hidden = norms[0][:-1]                               # layers 1..depth-1 (the output layer is softmax)
         test_accuracy = float(model.evaluate(xte, yte, verbose=0)[1])
         stderr[f"{name}_test_accuracy"] = stats.binomial_se(test_accuracy, len(yte))
-        converged[name] = convergence.check(train_loss, budget=f"{epochs} epochs")
+        converged[name] = convergence.check(      # what the trained model produces (not the init values)
+            train_loss, budget=f"{epochs} epochs", metrics=[f"{name}_{k}" for k in (
+                "ratio_trained", "log10_ratio_trained", "grad_norms_trained", "test_accuracy")])
         metrics |= {
             f"{name}_ratio_init": float(ratio0),
             f"{name}_ratio_trained": float(ratio1),
@@ -123,6 +125,7 @@ def layer_gradients(*, seed: int, variants: list[str] = ("sigmoid", "relu"), dep
     ax.legend(fontsize=7)
     return Result(metrics=metrics, artifacts={"layer_gradients.png": plots.png(fig)},
                   stderr=stderr, convergence=converged,
+                  test_set={k: "fixed" if len(yte) == data.mnist.SIZES["test"] else "per_seed" for k in stderr},
                   notes=f"{len(x)} MNIST training images (a random subset for this seed), {width} units per "
                         f"hidden layer, SGD lr {learning_rate}, batch {batch_size}; gradients on a fixed batch "
                         f"of {len(probe_x)}")
@@ -312,10 +315,14 @@ def residual_depth(*, seed: int, depths: list[int] = (8, 20, 32, 56), width: int
             loss, err = (float(v) for v in nets[name].evaluate(p, x, y))
             gw, gx = (t.numpy() for t in nets[name].gradients(p, probe_x, probe_y))
             curves[f"{name} {d}"] = curve
-            # converged = the loss at the base rate had stopped improving before the first cut (the
-            # cuts flatten any curve, so the rule looks at the phase before them)
-            conv = convergence.check(curve[:base], budget=f"{base} epochs at the base rate (of {epochs}) "
-                                                          f"on {len(x)} images")
+            # judged on the base-rate phase (the cuts flatten any curve); solved at a training loss of
+            # 0.01 nats (the right label gets >= 99% probability: it fits its data); stalled when flat
+            # above 1 nat (the right label under e^-1 = 37% on average: it has not fit them)
+            end = "deep" if d == max(depths) else "shallow"
+            conv = convergence.check(curve, budget=f"{base} epochs at the base rate (of {epochs}) on {len(x)} images",
+                                     phase_end=base, floor=0.01, bad=1.0,
+                                     metrics=[f"{name}_*_{d}", f"{name}_*_{end}", f"{name}_*_deep_minus_shallow",
+                                              "res_minus_plain_loss_deep"])
             if bn and d in (min(depths), max(depths)):      # the judged nets (the rest is reported)
                 converged[f"{name}_{d}"] = conv
             metrics |= {f"{name}_loss_{d}": loss, f"{name}_error_{d}": err, f"{name}_lr_{d}": lr,

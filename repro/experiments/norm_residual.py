@@ -165,7 +165,8 @@ def norm_residual_ablation(*, seed: int, layers: int = 8, length: int = 12, symb
         metrics[f"{variant}_end_grad_by_layer"] = [float(f"{g:.4g}") for g in b["end_grads"]]
         metrics[f"{variant}_init_grad_log10_spread"] = float(np.std(np.log10(b["init_grads"])))
         metrics[f"{variant}_converged"] = convergence_check(b["acc_curve"], steps, evals, higher=True)["converged"]
-    conv = {"norm_res": convergence_check(best["norm_res"]["acc_curve"], steps, evals, higher=True)}
+    conv = {"norm_res": convergence_check(best["norm_res"]["acc_curve"], steps, evals, higher=True,
+                                          metrics=["norm_res_*"])}
     stderr = {f"{v}_test_accuracy": float(np.sqrt(max(best[v]["test_accuracy"] * (1 - best[v]["test_accuracy"]),
                                                       1e-12) / (test_size * length))) for v in best}
     metrics["layers"] = layers
@@ -186,7 +187,7 @@ def norm_residual_ablation(*, seed: int, layers: int = 8, length: int = 12, symb
     for v, b in best.items():
         rows += [f"{v},{b['lr']:g},{(i + 1) * b['every']},{l:.5g},{a:.4f}"
                  for i, (l, a) in enumerate(zip(b["curve"], b["acc_curve"]))]
-    return Result(metrics=metrics, stderr=stderr, convergence=conv,
+    return Result(metrics=metrics, stderr=stderr, test_set={k: "per_seed" for k in stderr}, convergence=conv,
                   artifacts={"loss_and_gradients.png": plots.png(fig), "curves.csv": "\n".join(rows).encode()},
                   notes=f"{layers} post-norm encoder layers, d {d_model}, {heads} heads, ff {ff}; reverse {length} "
                         f"digits, {train_size} training sequences, {steps} Adam steps of {batch_size} "

@@ -571,7 +571,8 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad_steps: int =
             metrics[f"{m}_rate_late_over_early"] = float(r["rate_ratio"][b])
         per_epoch = max(1, math.ceil(len(x) / batch_size))
         epoch_mean = [float(np.mean(r["losses"][e * per_epoch:(e + 1) * per_epoch, b])) for e in range(epochs)]
-        conv[m] = convergence.check(epoch_mean, budget=f"{epochs} epochs", unit_per_point=per_epoch, unit="steps")
+        conv[m] = convergence.check(epoch_mean, budget=f"{epochs} epochs", unit_per_point=per_epoch, unit="steps",
+                                    metrics=[f"{m}_mnist_*", f"{m}_rate_late_over_early"])
         done += 1
         progress.step(done, total, f"mnist: {m} η={grid[b]} loss {r['train_loss'][b]:.3f}")
     metrics["mnist_steps_cap"] = cap
@@ -615,6 +616,7 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad_steps: int =
     ax.legend(fontsize=6)
     artifacts["mnist_grid_sensitivity.png"] = plots.png(fig)
     return Result(metrics=metrics, artifacts=artifacts, convergence=conv, stderr=stderr,
+                  test_set={k: "fixed" if len(xte) == data.mnist.SIZES["test"] else "per_seed" for k in stderr},
                   notes=f"standard algorithms, rate tuned per method; quadratic κ=100 (30° rotation), {quad_steps} steps, "
                         f"target f ≤ {quad_target:g}·f(0); MNIST {len(x)} images, MLP 784-{hidden}-10, B={batch_size}, "
                         f"{epochs} epochs, grids {MNIST_GRIDS}")

@@ -211,10 +211,11 @@ def train_adding_grid(length: int, members: list[tuple[str, float]], *, seed: in
         idx = [j for j, (k, _) in enumerate(members) if k == kind]
         j = min(idx, key=lambda i: best_val[i])
         if best_val[j] < 0.5 * solved:
-            conv = {"converged": True, "rule": f"solved: validation MSE below {0.5 * solved:.4f}",
-                    "budget": f"{steps} of at most {max_steps} steps", "tail_change": None, "estimate": ""}
-        else:   # the training loss on fresh sequences, one point per check (check_every x batch sequences)
-            conv = convergence.check(train_curve[:, j], budget=f"{steps} steps",
+            conv = convergence.by_rule(convergence.SOLVED, rule=f"solved: validation MSE below {0.5 * solved:.4f}",
+                                       budget=f"{steps} of at most {max_steps} steps", curve=train_curve[:, j].tolist())
+        else:   # the training loss on fresh sequences, one point per check (check_every x batch sequences);
+            # stalled when flat at the MSE of predicting the mean sum (the trivial baseline)
+            conv = convergence.check(train_curve[:, j], budget=f"{steps} steps", bad=BASELINE_MSE,
                                      unit_per_point=check_every, unit="steps")
         out["kinds"][kind] = {
             "test_mse": float(test_sq[:, j].mean()),
@@ -295,9 +296,11 @@ def adding_problem_lengths(*, seed: int, lengths: list[int] = (100, 200, 400),
             metrics[f"{kind}_solved_T{length}"] = bool(k["test_mse"] < solved_below)
             metrics[f"{kind}_rate_T{length}"] = k["rate"]
             metrics[f"{kind}_solved_at_T{length}"] = k["solved_at"]      # steps; 0: never
-            converged[f"{kind}_T{length}"] = k["convergence"]
+            ends = [f"{kind}_*_{e}" for e, t in (("shortest", lengths[0]), ("longest", lengths[-1])) if t == length]
+            converged[f"{kind}_T{length}"] = dict(k["convergence"],
+                                                  metrics=[f"{kind}_*_T{length}", f"{kind}_longest_solved", *ends])
             metrics[f"{kind}_converged_T{length}"] = bool(k["convergence"]["converged"])
-            # improvement over the last 20% of the budget, as a share of the whole (0: solved)
+            # the tail's improvement (convergence.check's tail_change: log10 decades; 0: solved)
             metrics[f"{kind}_tail_change_T{length}"] = float(k["convergence"].get("tail_change") or 0.0)
     for kind in kinds:
         solved = [t for t in lengths if metrics[f"{kind}_solved_T{t}"]]
@@ -338,6 +341,7 @@ def adding_problem_lengths(*, seed: int, lengths: list[int] = (100, 200, 400),
     return Result(metrics=metrics,
                   artifacts={"mse_vs_length.png": plots.png(fig), "curves.png": plots.png(fig2)},
                   stderr=stderr, convergence=converged,
+                  test_set={k: "per_seed" for k in stderr},   # test sequences drawn with the seed
                   notes=f"{units} units; Adam at rates {', '.join(f'{r:g}' for r in rates)} (the best on "
                         f"validation reported per kind; "
                         f"{'tuned at every length' if tune_every_length else f'tuned at T={lengths[0]}, kept at longer T'}), "
@@ -462,7 +466,8 @@ def bptt_gradient_norms(*, seed: int, units: int = 32, length: int = 100, batch:
         metrics[f"{kind}_train_loss_epoch_mean"] = float(history.history["loss"][-1])  # over its steps
         curve, per = chunk_means(batch_losses.running, 32, len(x_train))
         converged[f"{kind}_trained"] = convergence.check(curve, budget=f"{train_steps} steps",
-                                                         unit_per_point=per, unit="steps")
+                                                         unit_per_point=per, unit="steps",
+                                                         metrics=[f"{kind}_trained_*"])
         measure(f"{kind}_trained", model.layers[0].cell)
         progress.step(4 + i, 6, f"{kind} trained")
 

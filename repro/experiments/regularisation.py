@@ -75,6 +75,8 @@ def set_dense_weights(model: keras.Model, weights: list[list[np.ndarray]]) -> No
         lay.set_weights(w)
 
 
+FITS = 0.01   # convergence floor for a training cross-entropy: the right label gets >= 99% probability
+
 class Trainer:
     """Mini-batch training of a Keras model on in-memory arrays, one ``tf.function`` call per pass.
 
@@ -141,6 +143,17 @@ def paired(metrics: dict, stderr: dict, name: str, a: dict, b: dict) -> None:
     stderr[f"{name}_test_loss_minus_baseline"] = _mean_se(a["per_loss"] - b["per_loss"])
 
 
+def paired_ses(stderr: dict, name: str) -> dict:
+    """Result.paired_se: ``name``'s test accuracy and loss against the baseline's, from the
+    per-image differences on the same test images (the *_minus_baseline standard errors)."""
+    return {f"{name}_test_{k}|baseline_test_{k}": stderr[f"{name}_test_{k}_minus_baseline"] for k in ("acc", "loss")}
+
+
+def per_seed(metrics: dict) -> dict:
+    """Result.test_set: every test metric is measured on this seed's own test images."""
+    return {k: "per_seed" for k in metrics if "test" in k}
+
+
 def _orders(seed: int, n: int, epochs: int) -> list[np.ndarray]:
     """The mini-batch order of every epoch: one shuffle per epoch, the same for paired sides."""
     rng = np.random.default_rng([seed, 7])
@@ -201,7 +214,7 @@ def dropout_overfit(*, seed: int, train_size: int = 1000, test_size: int = 5000,
                     f"{v}_gap": ev_tr["acc"] - ev_te["acc"], f"{v}_loss_gap": ev_te["loss"] - ev_tr["loss"],
                     f"{v}_best_test_acc_on_curve": max(a for _, a, _ in test_curve)}
         evals[v] = ev_te
-        conv[v] = convergence.check(losses, budget=f"{epochs} epochs")
+        conv[v] = convergence.check(losses, budget=f"{epochs} epochs", metrics=[f"{v}_*"], floor=FITS)
         curves[v] = {"loss": losses, "test": test_curve}
     paired(metrics, stderr, "dropout", evals["dropout"], evals["baseline"])
 
@@ -214,8 +227,8 @@ def dropout_overfit(*, seed: int, train_size: int = 1000, test_size: int = 5000,
     a1.set(yscale="log", xlabel="epoch", ylabel="loss (dashed: training batches, solid: test)")
     a2.set(xlabel="epoch", ylabel="test accuracy", title=f"{train_size} images, seed {seed}")
     a1.legend(fontsize=7)
-    return Result(metrics=metrics, stderr=stderr, convergence=conv,
-                  artifacts={"dropout_curves.png": plots.png(fig)},
+    return Result(metrics=metrics, stderr=stderr, test_set=per_seed(metrics), convergence=conv,
+                  paired_se=paired_ses(stderr, "dropout"), artifacts={"dropout_curves.png": plots.png(fig)},
                   notes=f"MLP 784-{'-'.join([str(hidden)] * depth)}-10 ReLU, Adam {learning_rate}, B = {batch_size}, "
                         f"{epochs} epochs on {train_size} random training images (this seed's); dropout "
                         f"{input_dropout} on the inputs and {hidden_dropout} after each hidden layer; "
@@ -324,13 +337,15 @@ def early_stopping(*, seed: int, train_size: int = 1000, val_size: int = 500, te
     }
     stderr: dict[str, float] = {}
     paired(metrics, stderr, "earlystop", stopped, final)
-    conv = {"baseline": convergence.check(hist["loss"], budget=f"{epochs} epochs")}
+    conv = {"baseline": convergence.check(hist["loss"], budget=f"{epochs} epochs", metrics=["baseline_*"],
+                                          floor=FITS)}
     if ran < epochs:
-        conv["earlystop"] = {"converged": True, "budget": f"{ran} of at most {epochs} epochs", "tail_change": None,
-                             "estimate": "", "rule": f"early stopping fired: validation accuracy did not improve "
-                                                     f"for {patience} epochs"}
+        conv["earlystop"] = convergence.by_rule(
+            convergence.CONVERGED, budget=f"{ran} of at most {epochs} epochs", metrics=["earlystop_*"],
+            rule=f"early stopping fired: validation accuracy did not improve for {patience} epochs")
     else:
-        conv["earlystop"] = convergence.check(hist["val_acc"], budget=f"{epochs} epochs", higher=True)
+        conv["earlystop"] = convergence.check(hist["val_acc"], budget=f"{epochs} epochs", higher=True,
+                                              metrics=["earlystop_*"])
         conv["earlystop"]["rule"] = "validation accuracy (what early stopping watches): " + conv["earlystop"]["rule"]
 
     fig, ax = plots.figure(5.8, 3.8)
@@ -340,7 +355,8 @@ def early_stopping(*, seed: int, train_size: int = 1000, val_size: int = 500, te
     ax.axvline(restored, color="C2", ls="--", lw=1, label=f"restored epoch {restored} (stopped at {ran})")
     ax.set(xlabel="epoch", ylabel="accuracy", title=f"{train_size} images, {label_noise:.0%} labels flipped, seed {seed}")
     ax.legend(fontsize=7)
-    return Result(metrics=metrics, stderr=stderr, convergence=conv, artifacts={"earlystop_curves.png": plots.png(fig)},
+    return Result(metrics=metrics, stderr=stderr, test_set=per_seed(metrics), convergence=conv,
+                  paired_se=paired_ses(stderr, "earlystop"), artifacts={"earlystop_curves.png": plots.png(fig)},
                   notes=f"MLP 784-{'-'.join([str(hidden)] * depth)}-10 ReLU, Adam {learning_rate}, B = {batch_size}, "
                         f"{epochs} epochs on {train_size} training images with {label_noise:.0%} of labels flipped, "
                         f"{val_size} equally noisy validation images; early stopping on validation accuracy, "
@@ -403,7 +419,7 @@ def augmentation(*, seed: int, train_size: int = 1000, test_size: int = 5000, hi
         metrics |= {f"{v}_test_acc": ev_te["acc"], f"{v}_test_loss": ev_te["loss"], f"{v}_train_acc": ev_tr["acc"],
                     f"{v}_gap": ev_tr["acc"] - ev_te["acc"]}
         evals[v] = ev_te
-        conv[v] = convergence.check(losses, budget=f"{epochs} epochs")
+        conv[v] = convergence.check(losses, budget=f"{epochs} epochs", metrics=[f"{v}_*"], floor=FITS)
     paired(metrics, stderr, "augment", evals["augment"], evals["baseline"])
 
     fig, ax = plots.figure(5.5, 3.6)
@@ -412,7 +428,8 @@ def augmentation(*, seed: int, train_size: int = 1000, test_size: int = 5000, hi
     ax.set(yscale="log", xlabel="epoch", ylabel="training loss (mean over batches)",
            title=f"{train_size} images, seed {seed}")
     ax.legend(fontsize=7)
-    return Result(metrics=metrics, stderr=stderr, convergence=conv, artifacts={"augment_loss.png": plots.png(fig)},
+    return Result(metrics=metrics, stderr=stderr, test_set=per_seed(metrics), convergence=conv,
+                  paired_se=paired_ses(stderr, "augment"), artifacts={"augment_loss.png": plots.png(fig)},
                   notes=f"MLP 784-{'-'.join([str(hidden)] * depth)}-10 ReLU, Adam {learning_rate}, B = {batch_size}, "
                         f"{epochs} epochs on {train_size} random training images; augmentation: shifts up to "
                         f"{max_shift:g} px and rotations up to {max_rotation:g} degrees, new per image and step; "
@@ -501,9 +518,10 @@ def batchnorm_speed(*, seed: int, train_size: int = 5000, val_size: int = 1000, 
                     f"{v}_reached_target": reached, f"{v}_learning_rate": best,
                     f"{v}_rates_reaching_target": sum(runs[q]["val"] is not None for q in lrs),
                     f"{v}_cpu_s_per_epoch": r["cpu"] / max(r["curve"][-1][0], 1e-9)}
-        conv[v] = {"converged": reached, "budget": f"{epochs} epochs at learning rate {best:g}", "tail_change": None,
-                   "estimate": "" if reached else "a longer budget",
-                   "rule": f"time to target: complete when {target_accuracy:.0%} accuracy is reached"}
+        conv[v] = convergence.by_rule(
+            convergence.SOLVED if reached else convergence.IMPROVING, budget=f"{epochs} epochs at learning rate {best:g}",
+            estimate="" if reached else "a longer budget", metrics=[f"{v}_*"],
+            rule=f"time to target: solved when {target_accuracy:.0%} accuracy is reached")
         curves[v] = runs
 
     fig, axes = plots.plt.subplots(1, 2, figsize=(9, 3.4), dpi=110, sharey=True)

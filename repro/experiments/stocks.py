@@ -17,8 +17,9 @@ moves like today" (persistence). A direction model is only worth comparing if it
 chance and an LSTM-vs-RNN difference there says nothing about the claim. The test period is fixed
 by design (the last days of each series), so seeds vary only initialisation and batch order; the
 test-day sampling enters as each accuracy's binomial standard error over the test days
-(``Result.stderr``), which the runner adds to the seed-to-seed spread, so every interval includes
-it (a paired difference adds both sides' errors).
+(``Result.stderr``, ``test_set`` "fixed"), which the runner adds to the seed-to-seed spread, so every
+interval includes it; a paired difference carries the error of the per-day paired difference
+(``Result.paired_se``: McNemar's discordant days), not both sides' errors added.
 """
 from __future__ import annotations
 
@@ -100,6 +101,7 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
     per: dict[str, dict[str, float]] = {}
     converged: dict[str, dict] = {}
     test_days = 0
+    correct: dict[str, dict[str, np.ndarray]] = {}   # ticker -> predictor -> right (1) or wrong (0) per test day
     t0 = time.perf_counter()
     for i, (ticker, (dates, prices)) in enumerate(series.items()):
         if max_days is not None:        # small profiles: the most recent max_days of the series
@@ -112,12 +114,16 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
         row = {"majority": float(np.mean(y_test == majority)),
                "persistence": float(np.mean(y_test == (last[split[2]] > 0))),
                "up_share_test": float(y_test.mean())}
+        correct[ticker] = {"majority": (y_test == majority).astype(float),
+                           "persistence": (y_test == (last[split[2]] > 0)).astype(float)}
         for kind in LAYERS:
             prob, ran, converged[f"{kind}_{ticker}"] = train_direction_model(
                 kind, xs, y, split, seed=seed, units=units, epochs=epochs, batch_size=batch_size,
                 learning_rate=learning_rate, patience=patience)
+            converged[f"{kind}_{ticker}"]["metrics"] = [f"{kind}_*"]
             pred = (prob >= 0.5).astype(np.uint8)
             row[kind] = float(np.mean(pred == y_test))
+            correct[ticker][kind] = (pred == y_test).astype(float)
             row[f"{kind}_up_share"] = float(pred.mean())
             row[f"{kind}_epochs"] = ran
         row["test_from"], row["test_days"] = int(dates[window + 1 + split[2].start]), len(y_test)
@@ -153,6 +159,12 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
         for key in ("lstm", "rnn", "majority", "persistence"):
             stderr[f"{key}_accuracy_{ticker}"] = stats.binomial_se(row[key], row["test_days"])
 
+    # Paired on the same test days: the SE of a difference of two predictors' accuracies from the
+    # days on which exactly one of them is right (McNemar), averaged over the series like the accuracies.
+    paired_se = {f"{a}_accuracy|{b}_accuracy": float(np.sqrt(sum(
+        stats.paired_item_se(c[a], c[b]) ** 2 for c in correct.values())) / len(correct))
+        for a, b in (("rnn", "lstm"), ("majority", "lstm"), ("persistence", "lstm"))}
+
     fig, ax = plots.figure(6.0, 3.5)
     names = list(per)
     width = 0.2
@@ -166,6 +178,8 @@ def stock_direction(*, seed: int, tickers: list[str] = ("AAPL", "IBM", "MSFT", "
     ax.legend(fontsize=7, ncol=3, loc="upper left")
     periods = ", ".join(f"{t} from {row['test_from']} ({row['test_days']} d)" for t, row in per.items())
     return Result(metrics=metrics, artifacts={"accuracy.png": plots.png(fig)},
-                  stderr=stderr, convergence=converged,
+                  stderr=stderr, test_set={k: "fixed" for k in stderr},   # the last days of each series
+                  paired_se=paired_se,
+                  convergence=converged,
                   notes=f"window {window} log returns, {units} units, Adam {learning_rate:g}, early "
                         f"stopping (patience {patience}) on the validation period; test periods: {periods}")

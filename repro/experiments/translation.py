@@ -409,7 +409,7 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
     convergence = {}
     for name, stats in (("transformer", trf_stats), ("lstm", lstm_stats)):
         if "convergence" in stats:
-            convergence[name] = stats["convergence"]
+            convergence[name] = dict(stats["convergence"], metrics=[f"{name}_*"])
 
     # Artifacts: the held-out translations (all of them) and a table of the first few.
     lines = ["english\treferences\ttransformer_greedy\ttransformer_beam\tlstm_greedy\tlstm_beam"]
