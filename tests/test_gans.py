@@ -114,7 +114,7 @@ def test_dstar_judges_g_distance_and_reports_convergence():
 def test_suite_judges_what_the_gan_runs_return():
     s = suite.load(SUITE)
     assert s.run("dcgan").params["mlp_steps"] > s.run("dcgan").params["steps"]   # equal wall time, not steps
-    assert s.claim("GAN-DCGAN").about_budget
+    assert not s.claim("GAN-DCGAN").about_budget          # "generate better images": both curves must settle
     for rid in ("mix_minimax", "mix_nonsat", "mix_lsgan", "mix_wgan_gp"):
         run = s.run(rid)
         assert run.uses == {"lr_dir": "mixtures_lr"} and len(run.params["losses"]) == 1

@@ -572,7 +572,7 @@ def optimizer_race(*, seed: int, methods: list[str] = METHODS, quad_steps: int =
         per_epoch = max(1, math.ceil(len(x) / batch_size))
         epoch_mean = [float(np.mean(r["losses"][e * per_epoch:(e + 1) * per_epoch, b])) for e in range(epochs)]
         conv[m] = convergence.check(epoch_mean, budget=f"{epochs} epochs", unit_per_point=per_epoch, unit="steps",
-                                    metrics=[f"{m}_mnist_*", f"{m}_rate_late_over_early"])
+                                    metrics=[f"{m}_mnist_*"] + [f"{m}_rate_late_over_early"] * (r["rate_ratio"] is not None))
         done += 1
         progress.step(done, total, f"mnist: {m} η={grid[b]} loss {r['train_loss'][b]:.3f}")
     metrics["mnist_steps_cap"] = cap
