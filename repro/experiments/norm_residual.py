@@ -217,13 +217,13 @@ def init_layer_gradients(variant: str, layers: int, draw_seed: int, x: np.ndarra
 
 
 @experiment("norm_residual_depth")
-def norm_residual_depth(*, seed: int, depths: tuple[int, ...] = (8, 24, 48),
+def norm_residual_depth(*, seed: int, stability_depth: int = 24, vanishing_depth: int = 48,
                         variants: tuple[str, ...] = ("norm_res", "norm_only", "res_only"), draws: int = 4,
                         length: int = 12, symbols: int = 10, d_model: int = 32, heads: int = 4, ff: int = 64,
                         batch_size: int = 64) -> Result:
     """TRF-NORMRES at depth, no training: the gradient that reaches each layer of a freshly initialised
     post-norm encoder (the chapter's layer: sub-layer, residual, LayerNorm) with and without residual
-    connections and LayerNorm, at `depths` layers.
+    connections and LayerNorm, at `stability_depth` and `vanishing_depth` layers.
 
     Regime, and why: vanishing gradients are a matter of depth. At 8 layers with LayerNorm the
     residual changes nothing measurable (TRF-NORMRES v1: +0.05 decades, CI [-0.92, 1.02]); the
@@ -233,7 +233,12 @@ def norm_residual_depth(*, seed: int, depths: tuple[int, ...] = (8, 24, 48),
     the spread (standard deviation over layers) of log10 |gradient|: how unevenly the layers receive
     gradient ("stabilises"). Each value is the mean over the draws; a draw whose gradients overflow
     (no LayerNorm: the residual stream's variance doubles at every sub-layer) counts as non-finite
-    and is left out of the mean (its share is reported)."""
+    and is left out of the mean (its share is reported). Each value is reported per depth
+    (``{variant}_d{layers}_...``) and by role: the spread at `stability_depth`
+    (``{variant}_log10_spread_stability_depth``: does LayerNorm keep the layers' gradients alike?)
+    and first over last at `vanishing_depth` (``{variant}_log10_first_over_last_vanishing_depth``:
+    do gradients vanish on the way down, and does a residual prevent it?)."""
+    depths = tuple(sorted({stability_depth, vanishing_depth}))
     rng = np.random.default_rng(seed)
     x, y = reversal_task(batch_size, length, symbols, rng)
     metrics: dict = {"draws": draws}
@@ -261,6 +266,11 @@ def norm_residual_depth(*, seed: int, depths: tuple[int, ...] = (8, 24, 48),
             if logs:
                 profiles[tag] = np.mean(logs, axis=0)
                 metrics[f"{tag}_log10_grad_by_layer"] = [round(float(v), 3) for v in profiles[tag]]
+            if layers == stability_depth:
+                metrics[f"{variant}_log10_spread_stability_depth"] = metrics[f"{tag}_log10_spread"]
+            if layers == vanishing_depth:
+                metrics[f"{variant}_log10_first_over_last_vanishing_depth"] = metrics[f"{tag}_log10_first_over_last"]
+    metrics["stability_depth"], metrics["vanishing_depth"] = stability_depth, vanishing_depth
 
     fig, _ = plots.figure(4.2 * len(depths), 3.2)
     fig.clear()
