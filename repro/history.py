@@ -439,7 +439,8 @@ class Histories:
             entries.append(entry)
         if not entries and c is None:
             raise KeyError(claim_id)
-        entries.sort(key=lambda x: (x.finished, x.record))
+        # records finish at a resolution of seconds: two in one second keep the order of their versions
+        entries.sort(key=lambda x: (x.finished, x.version if isinstance(x.version, int) else 0, x.record))
         for prev, cur in zip(entries, entries[1:]):
             cur.differences = design.differences(prev._first, cur._first)   # type: ignore[attr-defined]
         notes = list(c.changes) if c is not None else []

@@ -26,7 +26,7 @@ class RecordError(Exception):
 
 
 def now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="milliseconds")   # two records of one second still order
 
 
 def stem(suite: str, profile: str, commit: str) -> str:

@@ -68,9 +68,10 @@ def _synthetic(claim: suites.Claim, suite: suites.Suite, flip: str | None) -> di
     for m in claim.metrics:                     # paired baselines sit at 1 (positive: a log scale takes them)
         if verdict.other_metric(m.rule):
             values.setdefault(verdict.other_metric(m.rule), 1.0)
-    for m in claim.metrics:
-        if m.rule is None:
-            continue
+    # lines against values first, then rules against another metric (that metric may itself be judged,
+    # e.g. a precondition: the comparison is placed relative to the value it got)
+    order = sorted((m for m in claim.metrics if m.rule is not None), key=lambda m: bool(verdict.other_metric(m.rule)))
+    for m in order:
         kind = verdict.rule_kind(m.rule)
         if kind == "paired":
             sign = 1 if m.rule["paired"]["better"] == "higher" else -1

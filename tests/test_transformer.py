@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from repro.data import tatoeba
-from repro.experiments import attention, translation
+from repro.experiments import attention_formula, attention_heads, attention_scaling, position_encoding, translation
 from repro.models.transformer import (EOS, PAD, SOS, LSTMSeq2Seq, Transformer, beam_decode,
                                       causal_mask, greedy_decode)
 
@@ -170,7 +170,7 @@ def test_bucketed_batches_cover_every_pair_once_with_few_shapes():
 
 
 def test_scaled_dot_product_small():
-    m = attention.scaled_dot_product(seed=0, dims=(4, 64), queries=128, judge_dim=256, train_dims=(16,), steps=5,
+    m = attention_scaling.scaled_dot_product(seed=0, dims=(4, 64), queries=128, judge_dim=256, train_dims=(16,), steps=5,
                                      learning_rates=(1e-3,), evals=2, test_size=50).metrics
     assert abs(m["scaled_score_variance"] - 1) < 0.2 and abs(m["unscaled_score_variance"] / 256 - 1) < 0.2
     assert m["unscaled_entropy"] < m["scaled_entropy"] <= math.log(32)
@@ -181,15 +181,15 @@ def test_rotary_scores_depend_only_on_relative_position():
     rng = np.random.default_rng(0)
     q, k = rng.normal(size=(1, 1, 1, 8)).astype("float32"), rng.normal(size=(1, 1, 1, 8)).astype("float32")
     tiled = lambda v: tf.constant(np.repeat(v, 10, axis=1))
-    rq, rk = attention._rotate(tiled(q)).numpy()[0, :, 0], attention._rotate(tiled(k)).numpy()[0, :, 0]
+    rq, rk = position_encoding._rotate(tiled(q)).numpy()[0, :, 0], position_encoding._rotate(tiled(k)).numpy()[0, :, 0]
     np.testing.assert_allclose(np.linalg.norm(rq, axis=1), np.linalg.norm(q), rtol=1e-5)
     np.testing.assert_allclose(rq[5] @ rk[2], rq[7] @ rk[4], rtol=1e-4)
 
 
 def test_reversal_task_and_invariant_bound():
-    x, y = attention.reversal_task(500, 6, 3, np.random.default_rng(0))
+    x, y = position_encoding.reversal_task(500, 6, 3, np.random.default_rng(0))
     assert np.array_equal(y, x[:, ::-1])
-    assert 1 / 3 < attention.invariant_bound(x) < 1.0
+    assert 1 / 3 < position_encoding.invariant_bound(x) < 1.0
 
 
 # ------------------------------------------------------------------ the trained Transformer as a run
@@ -221,7 +221,7 @@ def test_producer_saves_the_transformer_that_consumers_load(tiny_tatoeba, tmp_pa
     for a, b in zip(trained.get_weights(), loaded.get_weights()):
         np.testing.assert_array_equal(a, b)
     before = sorted((p.name, p.stat().st_mtime_ns) for p in tmp_path.iterdir())
-    m = attention.attention_heads(seed=3, lstm_units=8, probe_sentences=5, transformer_dir=str(tmp_path), **TINY)
+    m = attention_heads.attention_heads(seed=3, lstm_units=8, probe_sentences=5, transformer_dir=str(tmp_path), **TINY)
     assert len(m.metrics["enc_self_entropy_by_head"]) == 2
     t = translation.translate_en_zh(seed=3, lstm_units=8, beam=2, beam_sentences=3, examples=2,
                                     transformer_dir=str(tmp_path), **TINY)
@@ -236,7 +236,7 @@ def test_producer_saves_the_transformer_that_consumers_load(tiny_tatoeba, tmp_pa
 # ------------------------------------------------------------------------------------ ATT-EQ
 
 def test_multihead_formula_agrees_with_keras_without_bias_and_names_the_bias():
-    m = attention.multihead_attention_formula(seed=0).metrics
+    m = attention_formula.multihead_attention_formula(seed=0).metrics
     assert m["max_abs_diff_aligned"] < 1e-5
     assert m["max_abs_diff_with_biases"] < 1e-5 and m["max_abs_diff_default_zero_bias"] < 1e-5
     assert m["max_abs_diff_as_written"] > 1e-2 and m["deviation_omits_bias"]
@@ -248,11 +248,11 @@ def test_multihead_as_written_by_hand_with_one_head():
     q, k, v = np.ones((1, 2, 2)), np.ones((1, 1, 2)), np.array([[[3.0, -1.0]]])
     eye = [np.eye(2)]
     w_o = np.array([[1.0, 2.0], [0.0, 1.0]])
-    out = attention.multihead_as_written(q, k, v, eye, eye, eye, w_o)
+    out = attention_formula.multihead_as_written(q, k, v, eye, eye, eye, w_o)
     assert np.allclose(out, [[[1.0, -1.0], [1.0, -1.0]]])
 
 
 @pytest.mark.parametrize("plant", ["no_scale", "head_order"])
 def test_multihead_formula_catches_a_planted_error(plant):
-    m = attention.multihead_attention_formula(seed=0, plant=plant).metrics
+    m = attention_formula.multihead_attention_formula(seed=0, plant=plant).metrics
     assert m["max_abs_diff_aligned"] > 1e-2

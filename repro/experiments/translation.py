@@ -157,25 +157,38 @@ def bucketed_batches(src: np.ndarray, tgt: np.ndarray, batch_size: int, rng: np.
     return [out[i] for i in rng.permutation(len(out))]
 
 
+def batches_per_pass(tgt: np.ndarray, src: np.ndarray, batch_size: int, edges: tuple[int, ...] = (8, 12, 16)) -> int:
+    """How many batches `bucketed_batches` cuts one pass over the pairs into (fixed by the bucket sizes)."""
+    size = np.maximum((src != PAD).sum(1), (tgt != PAD).sum(1) - 2)
+    counts = np.bincount(np.searchsorted(np.array(edges), size), minlength=len(edges) + 1)
+    return int(sum(-(-c // batch_size) for c in counts if c))
+
+
 def train(model: keras.Model, d: dict, seed: int, epochs: int, batch_size: int, learning_rate: float,
-          warmup: int, label: str, patience: int | None = None) -> dict:
+          warmup: int, label: str, patience: int | None = None, checks_per_epoch: int = 1) -> dict:
     """Teacher forcing: input ⟨SOS⟩ y1..yn, target y1..yn ⟨EOS⟩; cross-entropy ignoring padding.
     ``warmup`` > 0: linear warm-up and 1/√step decay (Vaswani et al.); 0: a constant rate. With
-    validation pairs, the validation loss is watched each epoch; with ``patience``, training stops
-    when it has not improved for that many epochs and the best weights are restored (at most
-    ``epochs``); convergence is judged on it."""
+    validation pairs, the validation loss is measured ``checks_per_epoch`` times per pass over the
+    training pairs (a check); with ``patience`` (in checks), training stops when it has not improved
+    for that many checks and the best weights are restored (at most ``epochs`` passes); convergence
+    is judged on it. Reports the wall and the process CPU seconds of training."""
     from repro import convergence
 
     src, tgt = d["src_tr"], d["tgt_tr"]
     rng = np.random.default_rng(seed)
 
-    def batches():   # a fresh shuffle each epoch, from a generator seeded once: deterministic
-        for s, t in bucketed_batches(src, tgt, batch_size, rng):
-            yield (s, t[:, :-1]), t[:, 1:]
+    def batches():   # a fresh shuffle each pass, from a generator seeded once: deterministic
+        while True:
+            for s, t in bucketed_batches(src, tgt, batch_size, rng):
+                yield (s, t[:, :-1]), t[:, 1:]
 
     spec = tf.TensorSpec((None, None), tf.int32)
     sig = ((spec, spec), spec)
     ds = tf.data.Dataset.from_generator(batches, output_signature=sig).prefetch(2)
+    per_pass = batches_per_pass(tgt, src, batch_size)
+    checks = max(1, int(checks_per_epoch))
+    steps_per_check = max(1, per_pass // checks)
+    total_checks = epochs * checks
     has_val = len(d.get("src_va", [])) > 0
     val = None
     if has_val:
@@ -185,24 +198,30 @@ def train(model: keras.Model, d: dict, seed: int, epochs: int, batch_size: int, 
     rate = WarmupInverseSqrt(learning_rate, warmup) if warmup > 0 else learning_rate
     model.compile(optimizer=keras.optimizers.Adam(rate, beta_2=0.98, epsilon=1e-9, clipnorm=1.0),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True, ignore_class=PAD))
-    callbacks = [progress.epochs(epochs, label)]
+    callbacks = [progress.epochs(total_checks, label)]
     stop = None
     if has_val and patience:
         stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=patience, restore_best_weights=True)
         callbacks.append(stop)
-    t0 = time.perf_counter()
-    hist = model.fit(ds, epochs=epochs, verbose=0, validation_data=val, callbacks=callbacks)
-    seconds = time.perf_counter() - t0
+    t0, c0 = time.perf_counter(), time.process_time()
+    hist = model.fit(ds, epochs=total_checks, steps_per_epoch=steps_per_check, verbose=0, validation_data=val,
+                     callbacks=callbacks)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     ran = len(hist.history["loss"])
-    tokens = int(np.sum(tgt[:, 1:] != PAD)) * ran
-    out = {"loss": float(hist.history["loss"][-1]), "seconds": seconds, "tokens_per_s": tokens / seconds,
-           "loss_curve": [float(x) for x in hist.history["loss"]], "epochs_run": ran}
+    tokens = int(np.sum(tgt[:, 1:] != PAD)) * ran * steps_per_check / per_pass
+    out = {"loss": float(hist.history["loss"][-1]), "seconds": seconds, "cpu_seconds": cpu,
+           "tokens_per_s": tokens / seconds, "loss_curve": [float(x) for x in hist.history["loss"]],
+           "checks_run": ran, "epochs_run": ran / checks, "steps_per_check": steps_per_check}
     if has_val:
         out["val_curve"] = [float(x) for x in hist.history["val_loss"]]
         out["val_loss"] = float(min(out["val_curve"]))
-        out["convergence"] = (convergence.from_early_stopping(hist, stop, patience=patience, epochs=epochs)
+        out["best_check"] = int(np.argmin(out["val_curve"])) + 1
+        out["convergence"] = (convergence.from_early_stopping(hist, stop, patience=patience, epochs=total_checks)
                               if stop is not None else
-                              convergence.from_history(hist, monitor="val_loss", budget=f"{ran} epochs"))
+                              convergence.from_history(hist, monitor="val_loss", budget=f"{ran} checks"))
+        out["convergence"]["rule"] = out["convergence"]["rule"].replace(f"{patience} epochs", f"{patience} checks")
+        out["convergence"]["budget"] = (f"{ran} checks of {steps_per_check} steps ({ran / checks:g} of at most "
+                                        f"{epochs} passes over the training pairs)")
     return out
 
 
@@ -240,8 +259,9 @@ def encode_english(d: dict, sentences: list[str]) -> np.ndarray:
 # saved vocabularies. Without a directory (tests) a consumer trains the model itself.
 
 MODEL_PARAMS = ("max_src", "max_tgt", "test_sentences", "train_pairs", "min_count", "d_model", "heads", "ff",
-                "layers", "dropout", "epochs", "batch_size", "learning_rate", "warmup", "val_sentences", "patience")
-MODEL_DEFAULTS = {"val_sentences": 0, "patience": None}
+                "layers", "dropout", "epochs", "batch_size", "learning_rate", "warmup", "val_sentences", "patience",
+                "checks_per_epoch")
+MODEL_DEFAULTS = {"val_sentences": 0, "patience": None, "checks_per_epoch": 1}
 WEIGHTS, CONFIG = "transformer.weights.h5", "transformer.json"
 
 
@@ -261,7 +281,7 @@ def train_transformer(seed: int, c: dict) -> tuple[keras.Model, dict, dict]:
     d = _data(seed, c)
     model = _build_transformer(seed, d, c)
     stats = train(model, d, seed, c["epochs"], c["batch_size"], c["learning_rate"], c["warmup"], "transformer",
-                  patience=c.get("patience"))
+                  patience=c.get("patience"), checks_per_epoch=c.get("checks_per_epoch", 1))
     return model, d, stats
 
 
@@ -309,43 +329,66 @@ def translation_transformer(*, seed: int, max_src: int = 16, max_tgt: int = 20, 
                             heads: int = 4, ff: int = 512, layers: int = 2, dropout: float = 0.1,
                             epochs: int = 4, batch_size: int = 64, learning_rate: float = 1e-3,
                             warmup: int = 1000, val_sentences: int = 0, patience: int | None = None,
-                            artifact_dir: str | None = None) -> Result:
+                            checks_per_epoch: int = 1, artifact_dir: str | None = None) -> Result:
     """Producer: trains the Transformer of this seed (with `val_sentences` held out and `patience`:
-    early stopping on validation loss, at most `epochs`) and saves it into `artifact_dir` for
-    TRF-TRANSLATE's and ATT-MULTIHEAD's runs; reports its training loss, time, size, convergence."""
+    early stopping on validation loss, checked `checks_per_epoch` times a pass, at most `epochs`
+    passes) and saves it into `artifact_dir` for TRF-TRANSLATE's and ATT-MULTIHEAD's runs; reports its
+    training loss, time (wall and process CPU), size, convergence."""
     c = dict(max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences, train_pairs=train_pairs,
              min_count=min_count, d_model=d_model, heads=heads, ff=ff, layers=layers, dropout=dropout,
              epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup,
-             val_sentences=val_sentences, patience=patience)
+             val_sentences=val_sentences, patience=patience, checks_per_epoch=checks_per_epoch)
     model, d, stats = train_transformer(seed, c)
     if artifact_dir is not None:
         save_transformer(artifact_dir, seed, c, model, d, stats)
     metrics = {"transformer_train_loss": stats["loss"],
                "transformer_loss_by_epoch": [round(x, 5) for x in stats["loss_curve"]],
                "transformer_train_seconds": stats["seconds"],
+               "transformer_train_cpu_seconds": stats["cpu_seconds"],
+               "transformer_epochs_run": stats["epochs_run"],
                "transformer_tokens_per_s": stats["tokens_per_s"],
                "transformer_params": int(model.count_params()),
                "train_pairs": len(d["src_tr"]), "src_vocab": len(d["src_v"]), "tgt_vocab": len(d["tgt_v"]),
                "train_pairs_dropped_zh_overlap": d["train_pairs_dropped_zh_overlap"]}
     if "val_curve" in stats:
-        metrics["transformer_val_loss_by_epoch"] = [round(x, 5) for x in stats["val_curve"]]
+        metrics["transformer_val_loss_by_check"] = [round(x, 5) for x in stats["val_curve"]]
     return Result(metrics=metrics,
                   convergence={"transformer": stats["convergence"]} if "convergence" in stats else {},
                   notes=f"Transformer d={d_model}, {heads} heads, ff {ff}, {layers}+{layers} layers; "
-                        f"{stats['epochs_run']} of at most {epochs} epochs of {len(d['src_tr'])} pairs, batch "
+                        f"{stats['epochs_run']:g} of at most {epochs} passes over {len(d['src_tr'])} pairs, batch "
                         f"{batch_size}, Adam peak {learning_rate:g} with {warmup} warm-up steps; saved for the "
                         f"runs that use it")
+
+
+EXAMPLE_ZH = "北京冬奥会"
+EXAMPLE_ZH_PARTS = ("北京", "冬", "奥", "奥运", "冬奥会", "北京冬奥会")
+
+
+def example_counts(d: dict) -> dict:
+    """How often the chapter's example occurs in this seed's training pairs: per English word of
+    "Beijing Winter Games", the training pairs whose English holds it; per part of 北京冬奥会, the
+    training pairs whose Chinese holds it (the phrase itself, as a whole, is never in Tatoeba)."""
+    src_ids = [d["src_v"].stoi.get(w) for w in tokenize_en(EXAMPLE)]
+    zh_train = [d["tgt_v"].decode(row[1:]) for row in d["tgt_tr"]]
+    en = {w: int(np.sum(np.any(d["src_tr"] == i, axis=1))) if i is not None else 0
+          for w, i in zip(tokenize_en(EXAMPLE), src_ids)}
+    words = tokenize_en(EXAMPLE)
+    together = int(np.sum(np.all([np.any(d["src_tr"] == i, axis=1) for i in src_ids if i is not None], axis=0))) \
+        if all(i is not None for i in src_ids) else 0
+    return {"en": en, "en_all_three": together, "unknown": [w for w, i in zip(words, src_ids) if i is None],
+            "zh": {part: sum(part in z for z in zh_train) for part in EXAMPLE_ZH_PARTS}}
 
 
 @experiment("translate_en_zh", datasets=("tatoeba",))
 def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sentences: int = 1000,
                     train_pairs: int | None = None, min_count: int = 2, d_model: int = 128,
                     heads: int = 4, ff: int = 512, layers: int = 2, lstm_units: int = 256,
-                    dropout: float = 0.1, epochs: int = 4, batch_size: int = 64,
+                    lstm_embed: int | None = None, dropout: float = 0.1, epochs: int = 4, batch_size: int = 64,
                     learning_rate: float = 1e-3, warmup: int = 1000, val_sentences: int = 0,
-                    patience: int | None = None, lstm_learning_rates: tuple[float, ...] = (1e-3,),
-                    lstm_epochs: int | None = None, beam: int = 4, beam_sentences: int = 500,
-                    examples: int = 12, transformer_dir: str | None = None) -> Result:
+                    patience: int | None = None, checks_per_epoch: int = 1,
+                    lstm_learning_rates: tuple[float, ...] = (1e-3,), lstm_epochs: int | None = None,
+                    beam: int = 4, beam_sentences: int = 500, examples: int = 12,
+                    transformer_dir: str | None = None) -> Result:
     """TRF-TRANSLATE: BLEU/chrF of the Transformer and of an attention-LSTM baseline on held-out
     Tatoeba sentences, every reference of a test sentence used, and the chapter's own example.
 
@@ -356,23 +399,28 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
     test sentence used for BLEU and chrF. The Transformer is loaded from `transformer_dir` (the
     `translation_transformer` run of this seed; its training loss, time and convergence are that
     run's) or trained here when None. The baseline is the strong recurrent model of its time, an
-    LSTM encoder–decoder with global attention (Luong et al. 2015), with its own schedule (constant
-    Adam rate, no warm-up) and its own rate from `lstm_learning_rates` (chosen on validation loss),
-    early stopping on validation loss like the Transformer. Both trained models report whether they
-    converged (early stopping fired); if not, the claim is inconclusive at this budget. Beam 4 with
-    length penalty 0.6 (Wu et al. 2016) on the first `beam_sentences` test sentences."""
+    LSTM encoder–decoder with global attention (Luong et al. 2015; `lstm_units` units, embeddings of
+    `lstm_embed`, default d_model), with its own schedule (constant Adam rate, no warm-up) and its
+    own rate from `lstm_learning_rates` (chosen on validation loss), the same data, batches, budget
+    (`lstm_epochs`, default `epochs` passes) and early stopping as the Transformer. Both trained
+    models report their convergence state and training CPU seconds. Beam 4 with length penalty 0.6
+    (Wu et al. 2016) on the first `beam_sentences` test sentences. The chapter's example "Beijing
+    Winter Games" → 北京冬奥会 is decoded by both models, and how often its words occur in this
+    seed's training pairs is counted (`example_counts`)."""
     trf, d, trf_stats = trained_transformer(
         seed, transformer_dir, max_src=max_src, max_tgt=max_tgt, test_sentences=test_sentences,
         train_pairs=train_pairs, min_count=min_count, d_model=d_model, heads=heads, ff=ff, layers=layers,
         dropout=dropout, epochs=epochs, batch_size=batch_size, learning_rate=learning_rate, warmup=warmup,
-        val_sentences=val_sentences, patience=patience)
-    lstm, lstm_stats, lstm_rates = None, None, {}
+        val_sentences=val_sentences, patience=patience, checks_per_epoch=checks_per_epoch)
+    lstm, lstm_stats, lstm_rates, lstm_rate_states = None, None, {}, {}
     for lr in lstm_learning_rates:
         fresh(seed)
-        model = build("lstm_attention", d, d_model, heads, ff, layers, lstm_units, dropout)
-        stats = train(model, d, seed, lstm_epochs or epochs, batch_size, lr, 0, f"lstm {lr:g}", patience=patience)
+        model = build("lstm_attention", d, lstm_embed or d_model, heads, ff, layers, lstm_units, dropout)
+        stats = train(model, d, seed, lstm_epochs or epochs, batch_size, lr, 0, f"lstm {lr:g}", patience=patience,
+                      checks_per_epoch=checks_per_epoch)
         stats["lr"] = lr
         lstm_rates[lr] = stats.get("val_loss", stats["loss"])
+        lstm_rate_states[lr] = (stats.get("convergence") or {}).get("state")
         if lstm is None or lstm_rates[lr] < lstm_stats.get("val_loss", lstm_stats["loss"]):
             lstm, lstm_stats = model, stats
 
@@ -391,17 +439,28 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
         metrics[f"{name}_params"] = int(model.count_params())
         metrics[f"{name}_train_loss"] = stats["loss"]
         metrics[f"{name}_train_seconds"] = stats["seconds"]
+        if "cpu_seconds" in stats:       # a Transformer trained by an older producer has none
+            metrics[f"{name}_train_cpu_seconds"] = stats["cpu_seconds"]
         metrics[f"{name}_epochs_run"] = stats.get("epochs_run", len(stats.get("loss_curve", [])))
         if "val_curve" in stats:
-            metrics[f"{name}_val_loss_by_epoch"] = [round(x, 4) for x in stats["val_curve"]]
+            metrics[f"{name}_val_loss_by_check"] = [round(x, 4) for x in stats["val_curve"]]
+            metrics[f"{name}_best_val_loss"] = float(min(stats["val_curve"]))
         ex = encode_english(d, [EXAMPLE])
         metrics[f"{name}_beijing_winter_games"] = translate(model, d, ex)[0]
         metrics[f"{name}_beijing_winter_games_beam"] = translate(model, d, ex, beam=beam)[0]
         outputs[name], outputs[f"{name}_beam"] = greedy, beamed
     metrics["lstm_learning_rate"] = lstm_stats["lr"]
     metrics["lstm_val_loss_by_rate"] = {f"{k:g}": round(v, 4) for k, v in lstm_rates.items()}
-    metrics["beijing_winter_games_unknown_words"] = [w for w in tokenize_en(EXAMPLE)
-                                                     if w not in d["src_v"].stoi]
+    metrics["lstm_state_by_rate"] = {f"{k:g}": v for k, v in lstm_rate_states.items()}
+    metrics["bleu_transformer_minus_lstm"] = metrics["transformer_bleu_greedy"] - metrics["lstm_bleu_greedy"]
+    if "transformer_train_cpu_seconds" in metrics:
+        metrics["train_cpu_ratio_lstm_over_transformer"] = (metrics["lstm_train_cpu_seconds"]
+                                                            / metrics["transformer_train_cpu_seconds"])
+    counts = example_counts(d)
+    metrics["beijing_winter_games_unknown_words"] = counts["unknown"]
+    metrics["beijing_winter_games_en_pairs_by_word"] = counts["en"]
+    metrics["beijing_winter_games_en_pairs_all_three"] = counts["en_all_three"]
+    metrics["beijing_winter_games_zh_pairs_by_part"] = counts["zh"]
     metrics.update({"train_pairs": len(d["src_tr"]), "test_sentences": len(refs),
                     "references_per_sentence": float(np.mean([len(r) for r in refs])),
                     "train_pairs_dropped_zh_overlap": d["train_pairs_dropped_zh_overlap"],
@@ -444,8 +503,9 @@ def translate_en_zh(*, seed: int, max_src: int = 16, max_tgt: int = 20, test_sen
                    "translations.md": ("\n".join(table) + "\n\n" + "\n".join(md) + "\n").encode(),
                    "bleu.png": plots.png(fig)},
         notes=f"Transformer d={d_model}, {heads} heads, ff {ff}, {layers}+{layers} layers, "
-              f"{trf_stats.get('epochs_run', epochs)} epochs; LSTM+attention {lstm_units} units, rate "
-              f"{lstm_stats['lr']:g} of {list(lstm_learning_rates)}, {lstm_stats.get('epochs_run')} epochs; "
+              f"{trf_stats.get('epochs_run', epochs):g} passes; LSTM+attention {lstm_units} units, embeddings "
+              f"{lstm_embed or d_model}, rate {lstm_stats['lr']:g} of {list(lstm_learning_rates)}, "
+              f"{lstm_stats.get('epochs_run'):g} passes; "
               f"{len(d['src_tr'])} training pairs, batch {batch_size}; all references "
               f"({metrics['references_per_sentence']:.2f} per sentence); beam {beam} on {nb} sentences")
 
