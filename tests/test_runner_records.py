@@ -278,3 +278,10 @@ def test_an_edited_model_module_is_not_reused(workspace, monkeypatch):
     monkeypatch.setattr(runner, "code_hash", lambda experiment: "edited")
     _run(workspace, claims={"TOY-SCORE"})
     assert conftest.CALLS == [("score", 0), ("score", 1), ("score", 2)]
+
+
+def test_a_run_of_some_claims_makes_a_record_that_says_it_is_partial(workspace):
+    rec = record.load(_run(workspace, claims={"TOY-SCORE"}))
+    assert not rec["complete"] and list(rec["claims"]) == ["TOY-SCORE"]
+    rec = record.load(_run(workspace))
+    assert rec["complete"]
