@@ -17,6 +17,7 @@ selects the data; the markup is in the templates under ``repro/templates/`` (``r
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import re
 from collections import Counter
@@ -45,6 +46,54 @@ def suite_claims(now: dict | None = None) -> dict[str, object]:
     settle; and for staleness: version)."""
     now = selection.today() if now is None else now
     return {cid: c for cid, (_, c) in now.items()}
+
+
+def presentation_claim(cid: str, entry: dict, rec: dict, claims: dict) -> object:
+    """The claim whose presentation (short, key, erratum) fits this record's entry: the suite's as it is
+    now, unless the entry is of another version of the claim; then the suite file at the commit the
+    record was last judged at (its ``rejudged.at_commit``, else its own commit), where it holds that
+    version. A record of an older design is not shown with words written for the next one."""
+    now = claims.get(cid)
+    if now is None or entry.get("version") in (None, getattr(now, "version", None)):
+        return now
+    for commit in ((rec.get("rejudged") or {}).get("at_commit"), rec.get("commit")):
+        old = _claim_at(str(commit or ""), rec.get("suite", ""), cid)
+        if old is not None and old.version == entry.get("version"):
+            return old
+    return now
+
+
+def _suite_at(commit: str, suite_name: str):
+    from repro import suite as suites
+
+    return _suite_in(str(suites.suites_dir().resolve()), commit, suite_name)
+
+
+@functools.lru_cache(maxsize=None)
+def _suite_in(folder: str, commit: str, suite_name: str):
+    """The suite file ``suite_name`` of ``folder`` as committed at ``commit`` (None when git or the
+    loader cannot)."""
+    import subprocess
+    import tempfile
+
+    from repro import suite as suites
+
+    if not commit or not suite_name or "-" in commit:
+        return None
+    try:
+        text = subprocess.run(["git", "-C", folder, "show", f"{commit}:./{suite_name}.yaml"],
+                              capture_output=True, text=True, timeout=30, check=True).stdout
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / f"{suite_name}.yaml"
+            path.write_text(text, encoding="utf-8")
+            return suites.load(path, check=False)
+    except Exception:   # not a checkout, an unknown commit, or a file the loader of today cannot read
+        return None
+
+
+def _claim_at(commit: str, suite_name: str, cid: str):
+    s = _suite_at(commit, suite_name)
+    return next((c for c in s.claims if c.id == cid), None) if s is not None else None
 
 
 def current_claims(claims: dict | None = None) -> dict[str, tuple[str, object]]:
@@ -199,7 +248,7 @@ def claim_rows(recs: list[dict], known: dict[str, tuple[str, object]] | None = N
     rows = []
     for rec in recs:
         for cid, e in rec["claims"].items():
-            claim = claims.get(cid)
+            claim = presentation_claim(cid, e, rec, claims)
             s_now, c_now = now.get(cid, (None, None))
             reasons = selection.stale_reasons(rec, cid, s_now, c_now)
             specs = e.get("metric_specs") or {}

@@ -135,3 +135,21 @@ def test_the_readme_row_marks_a_design_changed_after_a_result(workspace):
     page = report.html_page(report.latest_records(workspace / "results"), workspace / "results")
     report.validate_html(page)
     assert 'id="history-TOY-SCORE"' in page and "base lowered to 0.4 after the v1 record" in page
+
+
+def test_a_record_of_an_older_version_is_shown_with_that_versions_words(repo):
+    """The page shows a record with the presentation (short, key, erratum) of the design it ran: the
+    suite at the record's commit, not words written since for the next version."""
+    from repro import report
+
+    c1 = git(repo, "rev-parse", "--short=10", "HEAD")
+    r1 = run(repo, c1)
+    (repo / "suites" / "toy.yaml").write_text(V2.replace("  - id: TOY-SCORE\n", "  - id: TOY-SCORE\n    short: the second design\n"),
+                                              encoding="utf-8")
+    git(repo, "commit", "-q", "-am", "toy v2")
+    now = {c.id: c for c in suites.load(repo / "suites" / "toy.yaml").claims}
+    shown = report.presentation_claim("TOY-SCORE", r1["claims"]["TOY-SCORE"], r1, now)
+    assert shown.version == 1 and shown.short != "the second design"
+    assert now["TOY-SCORE"].short == "the second design"
+    # an entry of the version the suite holds now is shown with the suite of now
+    assert report.presentation_claim("TOY-SCORE", dict(r1["claims"]["TOY-SCORE"], version=2), r1, now) is now["TOY-SCORE"]
