@@ -6,6 +6,11 @@ import textwrap
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's workers start with COLUMNS=80 and LINES=24 set by their launcher, not by a terminal:
+    # the command line's tables would be cut at 80 columns; a worker sees what a serial run sees
+    for _var in ("COLUMNS", "LINES"):
+        os.environ.pop(_var, None)
 
 import pytest  # noqa: E402
 

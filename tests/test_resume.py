@@ -36,7 +36,10 @@ def test_a_stopped_run_resumes_with_the_same_command_and_reuses_its_finished_uni
     cmd = [sys.executable, "cli.py", "run", "toy", "-p", "quick", "--results", str(results)]
     proc = subprocess.Popen(cmd, cwd=REPO, env=_env(workspace, REPRO_TEST_HANG=f"score:1:{marker}",
                                                     REPRO_TEST_CALLS=str(calls)),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            # a test runner started in the background ignores SIGINT, and so would its
+                            # children: Ctrl-C is restored, as in a terminal
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 170
     while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.2)
