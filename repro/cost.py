@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from repro import record
+from repro import record, selection
 from repro.suite import Claim, Suite
 
 
@@ -110,15 +110,7 @@ def duration(seconds: float) -> str:
 
 def _timings(results_dir: Path, profile: str) -> list[tuple[dict, Path]]:
     """Records of the profile, newest first."""
-    out = []
-    for p in record.find(results_dir):
-        try:
-            rec = record.load(p)
-        except record.RecordError:
-            continue
-        if rec["profile"] == profile:
-            out.append((rec, p))
-    return out[::-1]
+    return selection.records(results_dir, profile)[::-1]
 
 
 def _per_unit(run_entry: dict, field: str = "seconds") -> float | None:
