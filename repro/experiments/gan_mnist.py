@@ -39,6 +39,16 @@ def _sample_grid(x01: np.ndarray, rows: int, title: str) -> bytes:
 CGAN_ARCHS = ("dcgan", "mlp", "mirza")
 
 
+# No XLA for the MNIST GANs (_NO_XLA): on this machine's CPU, XLA runs the DCGAN's convolutions and
+# transposed convolutions far slower than TensorFlow's own kernels. Measured A/B in one process at
+# 0b02a3b (100-step chunks after a 100-step warm-up, 2 cores, nothing else running), ms per G step:
+# DCGAN conditional 89 without XLA / 512 with, unconditional 76 / 349; MLP conditional 21 / 15,
+# unconditional 20 / 14. CGAN seed 0 of the full run at 0b02a3b (XLA on) took 1,865 s for the DCGAN's
+# 3,000 steps. GAN-DCGAN's equal-time step counts (800 against 2,700) rest on a DCGAN:MLP cost ratio
+# of 3.4 measured without XLA (3.8 today); with XLA it would be 25.
+_NO_XLA = True
+
+
 def _cpu() -> float:
     """This process's CPU seconds (user + system): time that other processes on the cores do not inflate."""
     t = os.times()
@@ -110,7 +120,7 @@ def cgan_mnist(*, seed: int, archs: list[str] = ("dcgan", "mlp"), latent: int = 
         keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
         G, D = _mnist_pair(arch, latent=latent, width=width, g_hidden=g_hidden, d_hidden=d_hidden, conditions=10)
-        gan = GAN(G, D, "nonsat", classes=10)
+        gan = GAN(G, D, "nonsat", classes=10, jit_compile=not _NO_XLA)   # see _NO_XLA
         curve, at, spent, d_pref, g_eff = [], [], [0.0], [], []
         use_rng = np.random.default_rng([seed, 97])
 
@@ -189,7 +199,8 @@ def dcgan_vs_mlp(*, seed: int, latent: int = 64, width: int = 64, g_hidden: list
     for name, n_steps in (("dcgan", steps), ("mlp", mlp_steps)):
         keras.utils.set_random_seed(seed)
         rng = np.random.default_rng(seed)
-        gan = GAN(*_mnist_pair(name, latent=latent, width=width, g_hidden=g_hidden, d_hidden=d_hidden), "nonsat")
+        gan = GAN(*_mnist_pair(name, latent=latent, width=width, g_hidden=g_hidden, d_hidden=d_hidden), "nonsat",
+                  jit_compile=not _NO_XLA)   # both arms alike: the equal-time step counts assume it
         curve, at, spent = [], [], [0.0]
 
         cpu_spent = [0.0]
