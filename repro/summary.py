@@ -295,6 +295,42 @@ def _seeds_needed(m: dict, spec: dict) -> int | None:
     return math.ceil(n * (half / dist) ** 2)
 
 
+_UNCONVERGED = re.compile(r"^(?P<head>.*?) on (?P<k>\d+) of (?P<n>\d+) seeds")
+_STATE_WORDS = ("unstable", "still improving", "too short to tell")
+
+
+def _settle_unconverged(lines: list[str], secs: float, where: str) -> list[str]:
+    """What the convergence check's complaints ask for, by the state it read: a budget it can size
+    (still improving), more checks on the curve (too short to tell), or a training that does not swing
+    or worsen (unstable), which more of the same budget does not give."""
+    out, factors, unsized = [], [], False
+    for u in lines:
+        mt = _UNCONVERGED.match(u)
+        head = mt.group("head") if mt else ""
+        states = [w for w in _STATE_WORDS if f" {w}" in f" {head}"]
+        what = head.split(f" {states[0]}")[0] if states else head
+        if "unstable" in states:
+            out.append(f"a training that is stable on every seed ({what} read unstable on "
+                       f"{mt.group('k')} of {mt.group('n')} seeds: its curve swings or worsens, and a longer "
+                       "budget alone does not settle that)")
+        if states == ["too short to tell"]:
+            need = re.search(r"needs at least (\d+) points", u)
+            out.append(f"at least {need.group(1)} checks on {what}'s curve (it has fewer)" if need else
+                       f"more checks on {what}'s curve (too few to read it)")
+        elif "unstable" in states and not _FACTOR.findall(u):
+            continue
+        elif _FACTOR.findall(u):
+            factors += [float(x) for x in _FACTOR.findall(u)]
+        else:
+            unsized = True
+    if factors:
+        f = max(factors)
+        out.insert(0, f"about {f:g}× the training budget (~{duration(f * secs)} on {where})")
+    elif unsized:
+        out.insert(0, "a longer training budget (the curves give no estimate)")
+    return list(dict.fromkeys(out))
+
+
 def settle(entry: dict, rec: dict | None, claim: Claim | None) -> str:
     """What would settle an open claim and its cost on the machine that made the record: the suite's
     word where the record cannot say (a device, a new design), the budget the convergence check
@@ -308,13 +344,7 @@ def settle(entry: dict, rec: dict | None, claim: Claim | None) -> str:
         return "; ".join(out)
     secs = float(entry.get("seconds") or 0.0)
     where = ((rec or {}).get("env") or {}).get("device") or "the recording machine"
-    factors = [float(x) for u in entry.get("unconverged") or [] for x in _FACTOR.findall(u)]
-    if entry.get("unconverged"):
-        if factors:
-            f = max(factors)
-            out.append(f"about {f:g}× the training budget (~{duration(f * secs)} on {where})")
-        else:
-            out.append("a longer training budget (the curves give no estimate)")
+    out += _settle_unconverged(entry.get("unconverged") or [], secs, where)
     specs = entry.get("metric_specs") or {}
     undecided = [(n, m) for n, m in (entry.get("metrics") or {}).items()
                  if m.get("status") == verdict.UNDECIDED and not (specs.get(n) or {}).get("precondition")]

@@ -722,6 +722,24 @@ def test_what_would_settle_an_open_claim_and_its_cost():
     assert "too close to the line" in summary.settle(dict(e, metrics={"acc": near}, unconverged=[]), None, None)
 
 
+def test_what_would_settle_follows_the_convergence_state():
+    """An unstable curve is not asked for a longer budget; a curve too short to read is asked for checks."""
+    from repro import summary
+    e = _entry(verdict="inconclusive", metric_specs={}, metrics={},
+               unconverged=["lenet_paper/lenet1998 unstable on 1 of 5 seeds (20 epochs); gates lenet_paper.test_error"])
+    text = summary.settle(e, None, None)
+    assert "stable on every seed (lenet_paper/lenet1998 read unstable on 1 of 5 seeds" in text, text
+    assert "longer training budget (" not in text and "× the training budget" not in text, text
+    short = ["scale/retrieval unscaled d_k 256 too short to tell on 3 of 3 seeds (100 steps; needs at least 5 points "
+             "on the curve (it has 2))"]
+    assert summary.settle(dict(e, unconverged=short), None, None) == \
+        "at least 5 checks on scale/retrieval unscaled d_k 256's curve (it has fewer)"
+    flat = ["augment/augment still improving on 1 of 3 seeds (15 epochs; not slowing down over the last 6 points: "
+            "no budget estimate)"]
+    assert summary.settle(dict(e, unconverged=flat), None, None) == \
+        "a longer training budget (the curves give no estimate)"
+
+
 def test_numbers_in_a_row_are_short():
     from repro.summary import num
     assert [num(x) for x in (1e12, 156, 4544.3, 60965224.0, 3.0592e-06, 0.010842, [3, 4, 23, 3], True)] == \
