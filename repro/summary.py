@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from repro import record, verdict
+from repro import record, stats, verdict
 from repro.suite import PLACEHOLDER, Claim, headline_of
 
 _SUP = str.maketrans("0123456789-", "⁰¹²³⁴⁵⁶⁷⁸⁹⁻")
@@ -263,6 +263,21 @@ def duration(seconds: float) -> str:
 _FACTOR = re.compile(r"about\s+([0-9.]+)\s*[x×]")
 
 
+def _seeds_needed_share(m: dict, q: float) -> int | None:
+    """Seeds at which an existence part's exact interval would clear its share q if the share of seeds
+    it saw held (the interval is asymmetric: searched, not scaled); None beyond 100 x the seeds run."""
+    share, n, level = m.get("share", m.get("mean")), m.get("n"), m.get("interval_level") or 0.95
+    if not _num(share) or not n:
+        return None
+    if abs(share - q) <= 1e-12:
+        return 0
+    for seeds in range(int(n), 100 * int(n) + 1):
+        lo, hi = stats.clopper_pearson(round(share * seeds), seeds, level)
+        if (lo >= q) if share > q else (hi < q):
+            return seeds
+    return None
+
+
 def _seeds_needed(m: dict, spec: dict) -> int | None:
     """Seeds at which an undecided part's interval would clear its line if its mean and spread held
     (the interval's half-width shrinks as 1/√n); 0 when the mean sits on the line, None when the
@@ -271,6 +286,10 @@ def _seeds_needed(m: dict, spec: dict) -> int | None:
     if not rule:
         return None
     kind = verdict.rule_kind(rule)
+    if kind == "in_seeds":
+        return _seeds_needed_share(m, rule["in_seeds"]["min_share"])
+    if kind not in ("paired", "at_least", "at_most", "equal", "approx", "between"):
+        return None
     src = m.get("advantage") if kind == "paired" else m
     iv, centre, n = interval(src or {}), (src or {}).get("mean"), (src or {}).get("n") or m.get("n")
     if not iv or not _num(centre) or not n:

@@ -740,6 +740,22 @@ def test_what_would_settle_follows_the_convergence_state():
         "a longer training budget (the curves give no estimate)"
 
 
+def test_what_would_settle_an_existence_part_searches_its_exact_interval():
+    """An in_seeds part (3 of 4 seeds collapsed, line: at least 20% of seeds) is sized by the exact interval,
+    which is asymmetric; it once crashed the report (its line is a dict, not a number)."""
+    from repro import stats, summary
+    rule = {"in_seeds": {"where": {"equal": 1}, "min_share": 0.2}}
+    m = {"status": "undecided", "mean": 0.75, "share": 0.75, "n": 4, "interval_level": 0.975,
+         "decision_interval": list(stats.clopper_pearson(3, 4, 0.975))}
+    e = _entry(verdict="inconclusive", metric_specs={"collapsed": {"rule": rule}}, metrics={"collapsed": m},
+               unconverged=[])
+    need = summary._seeds_needed(m, {"rule": rule})
+    assert stats.clopper_pearson(round(0.75 * need), need, 0.975)[0] >= 0.2
+    assert stats.clopper_pearson(round(0.75 * (need - 1)), need - 1, 0.975)[0] < 0.2 or need - 1 < 4
+    assert f"collapsed: about {need} seeds, now 4" in summary.settle(e, None, None)
+    assert summary._seeds_needed(m, {"rule": {"paired_within": {"than": "x", "margin": 1}}}) is None
+
+
 def test_numbers_in_a_row_are_short():
     from repro.summary import num
     assert [num(x) for x in (1e12, 156, 4544.3, 60965224.0, 3.0592e-06, 0.010842, [3, 4, 23, 3], True)] == \
