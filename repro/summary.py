@@ -321,33 +321,39 @@ _STATE_WORDS = ("unstable", "still improving", "too short to tell")
 def _settle_unconverged(lines: list[str], secs: float, where: str) -> list[str]:
     """What the convergence check's complaints ask for, by the state it read: a budget it can size
     (still improving), more checks on the curve (too short to tell), or a training that does not swing
-    or worsen (unstable), which more of the same budget does not give."""
-    out, factors, unsized = [], [], False
+    or worsen (unstable), which more of the same budget does not give. One phrase per kind, naming
+    every model it concerns."""
+    factors, unsized, unstable, short = [], False, [], {}
     for u in lines:
         mt = _UNCONVERGED.match(u)
         head = mt.group("head") if mt else ""
         states = [w for w in _STATE_WORDS if f" {w}" in f" {head}"]
         what = head.split(f" {states[0]}")[0] if states else head
         if "unstable" in states:
-            out.append(f"a training that is stable on every seed ({what} read unstable on "
-                       f"{mt.group('k')} of {mt.group('n')} seeds: its curve swings or worsens, and a longer "
-                       "budget alone does not settle that)")
+            unstable.append(f"{what} on {mt.group('k')} of {mt.group('n')} seeds")
         if states == ["too short to tell"]:
             need = re.search(r"needs at least (\d+) points", u)
-            out.append(f"at least {need.group(1)} checks on {what}'s curve (it has fewer)" if need else
-                       f"more checks on {what}'s curve (too few to read it)")
+            short.setdefault(need.group(1) if need else "", []).append(what)
         elif "unstable" in states and not _FACTOR.findall(u):
             continue
         elif _FACTOR.findall(u):
             factors += [float(x) for x in _FACTOR.findall(u)]
         else:
             unsized = True
+    out = []
     if factors:
         f = max(factors)
-        out.insert(0, f"about {f:g}× the training budget (~{duration(f * secs)} on {where})")
+        out.append(f"about {f:g}× the training budget (~{duration(f * secs)} on {where})")
     elif unsized:
-        out.insert(0, "a longer training budget (the curves give no estimate)")
-    return list(dict.fromkeys(out))
+        out.append("a longer training budget (the curves give no estimate)")
+    if unstable:
+        out.append(f"a training that is stable on every seed (read unstable: {'; '.join(unstable)}; a curve that "
+                   "swings or worsens is not settled by a longer budget alone)")
+    for need, whats in short.items():
+        curves = f"{whats[0]}'s curve" if len(whats) == 1 else f"the curves of {', '.join(whats)}"
+        out.append(f"at least {need} checks on {curves} (fewer now)" if need else
+                   f"more checks on {curves} (too few to read)")
+    return out
 
 
 def settle(entry: dict, rec: dict | None, claim: Claim | None) -> str:

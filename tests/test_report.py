@@ -728,12 +728,15 @@ def test_what_would_settle_follows_the_convergence_state():
     e = _entry(verdict="inconclusive", metric_specs={}, metrics={},
                unconverged=["lenet_paper/lenet1998 unstable on 1 of 5 seeds (20 epochs); gates lenet_paper.test_error"])
     text = summary.settle(e, None, None)
-    assert "stable on every seed (lenet_paper/lenet1998 read unstable on 1 of 5 seeds" in text, text
+    assert "stable on every seed (read unstable: lenet_paper/lenet1998 on 1 of 5 seeds;" in text, text
     assert "longer training budget (" not in text and "× the training budget" not in text, text
     short = ["scale/retrieval unscaled d_k 256 too short to tell on 3 of 3 seeds (100 steps; needs at least 5 points "
              "on the curve (it has 2))"]
     assert summary.settle(dict(e, unconverged=short), None, None) == \
-        "at least 5 checks on scale/retrieval unscaled d_k 256's curve (it has fewer)"
+        "at least 5 checks on scale/retrieval unscaled d_k 256's curve (fewer now)"
+    two = [u.replace("3 of 3", "2 of 3") for u in short] + [u.replace("unscaled d_k 256", "scaled d_k 1024") for u in short]
+    assert summary.settle(dict(e, unconverged=two), None, None) == \
+        "at least 5 checks on the curves of scale/retrieval unscaled d_k 256, scale/retrieval scaled d_k 1024 (fewer now)"
     flat = ["augment/augment still improving on 1 of 3 seeds (15 epochs; not slowing down over the last 6 points: "
             "no budget estimate)"]
     assert summary.settle(dict(e, unconverged=flat), None, None) == \
