@@ -369,8 +369,13 @@ def settle(entry: dict, rec: dict | None, claim: Claim | None) -> str:
         return "; ".join(out)
     secs = float(entry.get("seconds") or 0.0)
     where = ((rec or {}).get("env") or {}).get("device") or "the recording machine"
-    out += _settle_unconverged(entry.get("unconverged") or [], secs, where)
     specs = entry.get("metric_specs") or {}
+
+    def holds_back(line: str) -> bool:   # a line that gates only capability parts: seeds, not a settled model, decide them
+        gated = re.search(r"; gates (.+)$", line)
+        names = [n.strip() for n in gated.group(1).split(",")] if gated else []
+        return not names or not all((specs.get(n) or {}).get("capability") for n in names)
+    out += _settle_unconverged([u for u in entry.get("unconverged") or [] if holds_back(u)], secs, where)
     undecided = [(n, m) for n, m in (entry.get("metrics") or {}).items()
                  if m.get("status") == verdict.UNDECIDED and not (specs.get(n) or {}).get("precondition")]
     per_seed = secs / max(1, entry.get("n_seeds") or 1)

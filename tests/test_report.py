@@ -757,6 +757,12 @@ def test_what_would_settle_an_existence_part_searches_its_exact_interval():
     assert stats.clopper_pearson(round(0.75 * (need - 1)), need - 1, 0.975)[0] < 0.2 or need - 1 < 4
     assert f"collapsed: about {need} seeds, now 4" in summary.settle(e, None, None)
     assert summary._seeds_needed(m, {"rule": {"paired_within": {"than": "x", "margin": 1}}}) is None
+    # a hopping G never settles: a line gating only this capability part does not ask for a stable training
+    hopping = ["ring/modes unstable / still improving on 4 of 4 seeds (25000 G steps); gates collapsed"]
+    caps = {"collapsed": {"rule": rule, "capability": True}}
+    assert summary.settle(dict(e, unconverged=hopping, metric_specs=caps), None, None) == \
+        summary.settle(dict(e, metric_specs=caps), None, None)
+    assert "stable on every seed" in summary.settle(dict(e, unconverged=hopping), None, None)
 
 
 def test_numbers_in_a_row_are_short():
