@@ -145,6 +145,20 @@ def test_every_shipped_suite_is_valid_and_names_registered_claims():
                 assert c.id in known, f"{s.path.name}: {c.id} is not in CLAIMS.md"
 
 
+def test_every_shipped_key_metric_is_a_judged_part():
+    """README's "ours [interval that decided]" column shows a claim's key metric: it must be a part
+    the verdict reads (a rule, not a precondition), or the column shows a number that decided nothing
+    (RESNET-GRAD, OPT-GD, OPT-MOMENTUM, CONV1D-TEXT, GAN-COLLAPSE and ATT-MULTIHEAD showed reported
+    metrics after their redesigns)."""
+    bad = []
+    for s in suites.load_all(suites.SUITES_DIR):
+        for c in s.claims:
+            judged = {m.name for m in c.metrics if m.rule is not None and not m.precondition}
+            if c.key and judged and c.key not in judged:
+                bad.append(f"{c.id}: key {c.key} is not one of {sorted(judged)}")
+    assert not bad, "; ".join(bad)
+
+
 def test_a_run_can_set_its_own_seed_count(workspace):
     text = SUITE.replace("    params: {tag: paired}\n", "    params: {tag: paired}\n    seeds: {full: 5}\n")
     s = suites.load(write_suite(workspace, text))
