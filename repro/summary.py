@@ -318,27 +318,66 @@ _UNCONVERGED = re.compile(r"^(?P<head>.*?) on (?P<k>\d+) of (?P<n>\d+) seeds")
 _STATE_WORDS = ("unstable", "still improving", "too short to tell")
 
 
-def _settle_unconverged(lines: list[str], secs: float, where: str) -> list[str]:
+def _complaints(entry: dict, specs: dict) -> list[dict]:
+    """The unsettled models that hold back a part which is not a capability part (a capability part is
+    decided by seeds, settled or not): {what, k, n, states, factor, points} each, read from the entry's
+    convergence models. Entries from before the models carried `gated`, `factor` and `min_points`
+    (version-2 records) give them in words, parsed here; entries with no models at all, from their
+    `unconverged` lines."""
+    def not_only_capability(parts: list[str]) -> bool:
+        return not parts or not all((specs.get(n) or {}).get("capability") for n in parts)
+
+    def factor_in(text: str) -> float | None:
+        found = [float(x) for x in _FACTOR.findall(text or "")]
+        return max(found) if found else None
+
+    def points_in(text: str) -> str:
+        need = re.search(r"needs at least (\d+) points", text or "")
+        return need.group(1) if need else ""
+
+    models = entry.get("convergence") or {}
+    out = []
+    if models:
+        for what, m in models.items():
+            if not m.get("gates"):
+                continue
+            gated = m.get("gated", m.get("why", "")[len("gates "):].split(", "))
+            if not not_only_capability(gated):
+                continue
+            unsettled = [st for st in (m.get("states") or {}).values() if st in _STATE_WORDS]
+            points = m.get("min_points")
+            out.append({"what": what, "k": len(unsettled), "n": len(m.get("states") or {}),
+                        "states": [w for w in _STATE_WORDS if w in unsettled],
+                        "factor": m["factor"] if "factor" in m else factor_in(m.get("estimate")),
+                        "points": str(points) if points else points_in(m.get("estimate"))})
+        return out
+    for u in entry.get("unconverged") or []:
+        gated = re.search(r"; gates (.+)$", u)
+        if not not_only_capability([n.strip() for n in gated.group(1).split(",")] if gated else []):
+            continue
+        mt = _UNCONVERGED.match(u)
+        head = mt.group("head") if mt else ""
+        states = [w for w in _STATE_WORDS if f" {w}" in f" {head}"]
+        out.append({"what": head.split(f" {states[0]}")[0] if states else head,
+                    "k": mt.group("k") if mt else "?", "n": mt.group("n") if mt else "?", "states": states,
+                    "factor": factor_in(u), "points": points_in(u)})
+    return out
+
+
+def _settle_unconverged(complaints: list[dict], secs: float, where: str) -> list[str]:
     """What the convergence check's complaints ask for, by the state it read: a budget it can size
     (still improving), more checks on the curve (too short to tell), or a training that does not swing
     or worsen (unstable), which more of the same budget does not give. One phrase per kind, naming
     every model it concerns."""
     factors, unsized, unstable, short = [], False, [], {}
-    for u in lines:
-        mt = _UNCONVERGED.match(u)
-        head = mt.group("head") if mt else ""
-        states = [w for w in _STATE_WORDS if f" {w}" in f" {head}"]
-        what = head.split(f" {states[0]}")[0] if states else head
-        if "unstable" in states:
-            unstable.append(f"{what} on {mt.group('k')} of {mt.group('n')} seeds")
-        if states == ["too short to tell"]:
-            need = re.search(r"needs at least (\d+) points", u)
-            short.setdefault(need.group(1) if need else "", []).append(what)
-        elif "unstable" in states and not _FACTOR.findall(u):
-            continue
-        elif _FACTOR.findall(u):
-            factors += [float(x) for x in _FACTOR.findall(u)]
-        else:
+    for c in complaints:
+        if "unstable" in c["states"]:
+            unstable.append(f"{c['what']} on {c['k']} of {c['n']} seeds")
+        if c["states"] == ["too short to tell"]:
+            short.setdefault(c["points"], []).append(c["what"])
+        elif c["factor"] is not None:
+            factors.append(c["factor"])
+        elif "unstable" not in c["states"]:
             unsized = True
     out = []
     if factors:
@@ -370,12 +409,7 @@ def settle(entry: dict, rec: dict | None, claim: Claim | None) -> str:
     secs = float(entry.get("seconds") or 0.0)
     where = ((rec or {}).get("env") or {}).get("device") or "the recording machine"
     specs = entry.get("metric_specs") or {}
-
-    def holds_back(line: str) -> bool:   # a line that gates only capability parts: seeds, not a settled model, decide them
-        gated = re.search(r"; gates (.+)$", line)
-        names = [n.strip() for n in gated.group(1).split(",")] if gated else []
-        return not names or not all((specs.get(n) or {}).get("capability") for n in names)
-    out += _settle_unconverged([u for u in entry.get("unconverged") or [] if holds_back(u)], secs, where)
+    out += _settle_unconverged(_complaints(entry, specs), secs, where)
     undecided = [(n, m) for n, m in (entry.get("metrics") or {}).items()
                  if m.get("status") == verdict.UNDECIDED and not (specs.get(n) or {}).get("precondition")]
     per_seed = secs / max(1, entry.get("n_seeds") or 1)

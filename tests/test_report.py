@@ -743,6 +743,36 @@ def test_what_would_settle_follows_the_convergence_state():
         "a longer training budget (the curves give no estimate)"
 
 
+def test_what_would_settle_reads_the_convergence_models_not_their_sentences():
+    """The Open line reads the gate's models (states, the parts held back, the budget factor, the points
+    the rule needs); the same text as the version-2 records' sentences gave."""
+    from repro import convergence as C
+    from repro import summary
+    runs = {"r": {"deterministic": False, "results": {
+        "0": {"metrics": {"acc": 0.9}, "convergence": {"m": C.check([0.1 + 0.9 ** i for i in range(30)],
+                                                                    budget="30 epochs")}},
+        "1": {"metrics": {"acc": 0.9}, "convergence": {"m": C.check([0.5, 0.2, 0.1, 0.05, 0.05, 0.05, 0.05, 0.05],
+                                                                    budget="8 epochs")}}}},
+            "s": {"deterministic": False, "results": {
+        k: {"metrics": {"b": 1.0}, "convergence": {"curve": C.check([1.0, 0.5], budget="2 checks")}} for k in "01"}}}
+    specs = {"acc": {"run": "r", "key": "acc", "rule": {"at_least": 0.5}},
+             "b": {"run": "s", "key": "b", "rule": {"at_least": 0.5}}}
+    entry = {"metric_specs": specs, "kind": "E", "run_ids": ["r", "s"]}
+    gated = C.gate(entry, runs, ["0", "1"], {"acc": {"status": "pass"}, "b": {"status": "pass"}})
+    m = gated["models"]["r/m"]
+    assert m["gates"] and m["why"] == "gates acc" and "about" in m["estimate"]
+    e = _entry(verdict="inconclusive", metric_specs=specs, metrics={}, seconds=100.0, n_seeds=2,
+               convergence=gated["models"], unconverged=gated["unconverged"])
+    text = summary.settle(e, None, None)
+    assert text == summary.settle(dict(e, convergence={}), None, None), text     # models and sentences agree
+    assert "stable on every seed" not in text
+    factor = summary._FACTOR.search(m["estimate"]).group(1)
+    assert f"about {float(factor):g}× the training budget" in text and "at least 5 checks on s/curve's curve" in text
+    # a model holding back only a capability part asks for nothing: seeds decide it
+    caps = {**specs, "acc": dict(specs["acc"], capability=True), "b": dict(specs["b"], capability=True)}
+    assert summary.settle(dict(e, metric_specs=caps), None, None) == ""
+
+
 def test_what_would_settle_an_existence_part_searches_its_exact_interval():
     """An in_seeds part (3 of 4 seeds collapsed, line: at least 20% of seeds) is sized by the exact interval,
     which is asymmetric; it once crashed the report (its line is a dict, not a number)."""
