@@ -16,6 +16,8 @@ is judged at a few looks (3, 6, 10 seeds for start 3 and maximum 10). After a lo
 next look's seeds when a claim judging it still has an undecided part; it stops as soon as every part
 is decided or at the maximum. The error rate survives the repeated looks because α = 0.05 is split
 evenly over the looks a run may take (Bonferroni): each look decides with a 1 − 0.05/K interval.
+A claim is judged on the seeds all its runs share, so its runs grow together: a run gets no seeds for a
+claim whose other run cannot reach that look (its maximum is lower), and says so in its seeds_why.
 """
 from __future__ import annotations
 
@@ -239,6 +241,11 @@ def _artifact_dir(results_dir: Path, run: Run, key: str, seed: int) -> Path:
     return cache_dir(results_dir) / "artifacts" / f"{run.id}-{key}" / f"seed{seed}"
 
 
+def _partners(claim: Claim, by_id: dict[str, Run]) -> list[Run]:
+    """The claim's runs whose seeds its judgement intersects (record._common_seeds): not deterministic."""
+    return [by_id[r] for r in claim.runs if r in by_id and not by_id[r].deterministic]
+
+
 def _producer_seed(producer: Run, seed: int) -> int:
     return 0 if producer.deterministic else seed
 
@@ -380,19 +387,35 @@ def run_suite(suite: Suite, claims: list[Claim], *, profile: str, env: dict, see
         for run in runs:
             if run.deterministic or seeds:
                 continue
-            open_parts = [f"{c.id}.{n}" for c in suite.claims_of(run.id) if c.id in selected
-                          for n in record.undecided(judged[c.id])]
             later = [n for n in looks[run.id] if n > target[run.id]]
+            open_parts, capped = [], []
+            for c in suite.claims_of(run.id):
+                parts = [f"{c.id}.{n}" for n in record.undecided(judged[c.id])] if c.id in selected else []
+                # a claim is judged on the seeds all its runs share: a seed its partner cannot reach is waste
+                short = [q for q in _partners(c, by_id) if later and target[q.id] < later[0]
+                         and later[0] not in looks[q.id]]
+                if parts and later and short:
+                    capped.append(f"{', '.join(parts)} (run {', '.join(q.id for q in short)} stops at "
+                                  f"{', '.join(str(target[q.id]) for q in short)})")
+                elif parts:
+                    open_parts += parts
             if open_parts and later:
                 grow[run.id] = (later[0], open_parts)
-            elif open_parts:
-                why[run.id] = f"{target[run.id]} seeds (the maximum): {', '.join(open_parts)} still undecided"
+            elif open_parts or capped:
+                why[run.id] = f"{target[run.id]} seeds (the maximum): {', '.join(open_parts + capped)} still undecided"
         if not grow:
+            if any(why[r.id] != rec["runs"][r.id]["seeds_why"] for r in runs):   # say why no seed was added
+                _judge(suite, rec, claims, runs, target, why, profile)
             break
         for rid, (n, parts) in grow.items():
             on_event(Event("look", suite=suite.name, run_id=rid, total=n, why=tuple(parts), added=n - target[rid]))
             why[rid] = f"{n} seeds: added after {target[rid]} because {', '.join(parts)} was undecided"
             target[rid] = n
+            opened = {part.split(".", 1)[0] for part in parts}
+            for q in {q.id: q for c in suite.claims_of(rid) if c.id in opened for q in _partners(c, by_id)}.values():
+                if target[q.id] < n and q.id not in grow:   # the claim's other runs take the same seeds
+                    why[q.id] = f"{n} seeds: added after {target[q.id]} with run {rid}, for {', '.join(parts)}"
+                    target[q.id] = n
             for p in suite.producers(by_id[rid]):   # a consumer's new seeds need the producer's
                 if not p.deterministic and target[p.id] < n:
                     target[p.id] = n

@@ -192,6 +192,35 @@ def test_undecided_parts_get_more_seeds_up_to_the_maximum(workspace):
     assert ("paired", 3) not in conftest.CALLS       # a decided run gets no extra seeds
 
 
+# TOY-SHARED judges the score run beside the paired run: baseline 0.40 + 0.005·seed against ≥ 0.4 is
+# undecided at 3 seeds, so both runs may look again, and TOY-SCORE (decided) asks for nothing
+PARTNERS = SHARED.replace("""    runs: [score]
+    metrics:
+      baseline: {criterion: {rule: {at_least: 0.1}, reason: test}}""", """    runs: [score, paired]
+    metrics:
+      score.baseline: {criterion: {rule: {at_least: 0.4}, reason: test}}""")
+
+
+def test_a_claim_grows_all_its_runs_together(workspace):
+    conftest.write_suite(workspace, PARTNERS)
+    rec = record.load(_run(workspace))
+    assert list(rec["runs"]["score"]["results"]) == list(rec["runs"]["paired"]["results"]) == \
+        [str(i) for i in range(10)]
+    assert rec["claims"]["TOY-SHARED"]["n_seeds"] == 10
+
+
+def test_no_seed_a_partner_run_cannot_reach(workspace):
+    # the paired run stops at 3 seeds, and the claim is judged on the seeds both runs share: seeds 3-9
+    # of the score run would decide nothing (the full transformer run spent 13 min on such seeds)
+    text = PARTNERS.replace("    params: {tag: paired}\n", "    params: {tag: paired}\n    max_seeds: {full: 3}\n")
+    conftest.write_suite(workspace, text)
+    rec = record.load(_run(workspace))
+    assert ("score", 3) not in conftest.CALLS and ("paired", 3) not in conftest.CALLS
+    assert list(rec["runs"]["score"]["results"]) == ["0", "1", "2"]
+    assert "run paired stops at 3" in rec["runs"]["score"]["seeds_why"]
+    assert rec["claims"]["TOY-SHARED"]["verdict"] == "inconclusive"
+
+
 def test_a_decided_run_stops_at_the_first_look(workspace):
     conftest.write_suite(workspace, SHARED)
     looks = []
